@@ -1,0 +1,51 @@
+"""The gRPC server: the export service under both names, health and reflection."""
+
+from __future__ import annotations
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from vexport.api.grpc.servicer import ExportServicer
+from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
+from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2_grpc as compat_grpc
+from vexport.protos.vexport.v1 import export_service_pb2 as own_pb
+from vexport.protos.vexport.v1 import export_service_pb2_grpc as own_grpc
+from vexport.sessions.service import SessionService
+
+COMPAT_SERVICE = spb.DESCRIPTOR.services_by_name["ExportService"].full_name
+OWN_SERVICE = own_pb.DESCRIPTOR.services_by_name["ExportService"].full_name
+
+
+class GrpcServer:
+    def __init__(self, service: SessionService, address: str) -> None:
+        self.server = grpc.aio.server(
+            options=[
+                ("grpc.max_send_message_length", 8 * 1024 * 1024),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        servicer = ExportServicer(service)
+        compat_grpc.add_ExportServiceServicer_to_server(servicer, self.server)
+        own_grpc.add_ExportServiceServicer_to_server(servicer, self.server)  # type: ignore[arg-type]
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (COMPAT_SERVICE, OWN_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME),
+            self.server,
+        )
+        self.port = self.server.add_insecure_port(address)
+        if self.port == 0:
+            raise OSError(f"cannot listen for gRPC on {address}")
+        host = address.rsplit(":", 1)[0]
+        self.address = f"{host}:{self.port}"
+
+    async def start(self) -> None:
+        await self.server.start()
+        for name in ("", COMPAT_SERVICE, OWN_SERVICE):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace: float) -> None:
+        for name in ("", COMPAT_SERVICE, OWN_SERVICE):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.stop(grace)

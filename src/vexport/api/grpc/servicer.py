@@ -1,0 +1,146 @@
+"""The ExportService servicer: translate messages to session calls, errors to statuses.
+
+One instance serves both service names (the compatibility one and ours).
+Blocking store calls are short single-row transactions; file reads for
+downloads go through a thread so a slow disk never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import grpc
+
+from vexport.api.grpc.convert import session_info, state_message
+from vexport.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unimplemented,
+    VexportError,
+)
+from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
+from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2_grpc as spb_grpc
+from vexport.sessions.service import SessionService
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_KB = 1024
+# gRPC's default message limit is 4 MiB; leave room for the envelope.
+MAX_CHUNK_KB = 4 * 1024 - 64
+
+_STATUS: dict[type[VexportError], grpc.StatusCode] = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
+    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
+T = TypeVar("T")
+
+
+def status_of(error: VexportError) -> grpc.StatusCode:
+    for cls in type(error).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]  # type: ignore[index]
+    return grpc.StatusCode.INTERNAL
+
+
+def _unary(
+    method: Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[T]],
+) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[T]]:
+    @wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> T:
+        try:
+            return await method(self, request, context)
+        except VexportError as exc:
+            await context.abort(status_of(exc), str(exc))
+            raise  # abort raises; this line is for type checkers
+
+    return wrapper
+
+
+class ExportServicer(spb_grpc.ExportServiceServicer):
+    def __init__(self, service: SessionService) -> None:
+        self.service = service
+
+    @_unary
+    async def StartSession(
+        self, request: spb.StartSessionRequest, context: grpc.aio.ServicerContext
+    ) -> spb.StartSessionResponse:
+        if not request.HasField("session_options"):
+            raise InvalidArgument("is required", field="session_options")
+        session_id = self.service.start(request.session_options)
+        return spb.StartSessionResponse(started_session_id=session_id)
+
+    @_unary
+    async def GetSessionState(
+        self, request: spb.GetSessionStateRequest, context: grpc.aio.ServicerContext
+    ) -> spb.GetSessionStateResponse:
+        session = self.service.get_state(request.session_id)
+        return spb.GetSessionStateResponse(session_state=state_message(session))
+
+    @_unary
+    async def StopSession(
+        self, request: spb.StopSessionRequest, context: grpc.aio.ServicerContext
+    ) -> spb.StopSessionResponse:
+        session = await self.service.stop_and_wait(request.session_id)
+        return spb.StopSessionResponse(session_state=state_message(session))
+
+    @_unary
+    async def DestroySession(
+        self, request: spb.DestroySessionRequest, context: grpc.aio.ServicerContext
+    ) -> spb.DestroySessionResponse:
+        self.service.destroy(request.session_id)
+        return spb.DestroySessionResponse()
+
+    async def ListSessions(
+        self, request: spb.ListSessionsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[spb.ListSessionsResponse]:
+        try:
+            page = self.service.list_page(request.page_token, request.page_size)
+        except VexportError as exc:
+            await context.abort(status_of(exc), str(exc))
+            return
+        yield spb.ListSessionsResponse(
+            sessions=[session_info(s) for s in page.sessions],
+            next_page_token=page.next_page_token,
+        )
+
+    async def DownloadFile(
+        self, request: spb.DownloadFileRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[spb.FileChunk]:
+        try:
+            if not request.file_path:
+                raise InvalidArgument("is required", field="file_path")
+            chunk_kb = request.chunk_size_kb or DEFAULT_CHUNK_KB
+            chunk_size = min(chunk_kb, MAX_CHUNK_KB) * 1024
+            file, path = self.service.open_download(request.session_id, request.file_path)
+            chunks = max(1, -(-file.size // chunk_size))
+            if request.start_from_chunk_index >= chunks and file.size > 0:
+                raise InvalidArgument(
+                    f"chunk {request.start_from_chunk_index} is past the end: the file has "
+                    f"{chunks} chunks of {chunk_size // 1024} KiB",
+                    field="start_from_chunk_index",
+                )
+        except VexportError as exc:
+            await context.abort(status_of(exc), str(exc))
+            return
+        index = request.start_from_chunk_index
+        with open(path, "rb") as handle:
+            handle.seek(index * chunk_size)
+            while True:
+                data = await asyncio.to_thread(handle.read, chunk_size)
+                if not data and index > request.start_from_chunk_index:
+                    break
+                yield spb.FileChunk(index=index, data=data)
+                index += 1
+                if len(data) < chunk_size:
+                    break
+        self.service.touch_download(request.session_id)

@@ -1,0 +1,84 @@
+"""Wiring: build the store, catalog, agents, timers and servers from the settings.
+
+Everything the process runs starts here and stops here, in reverse order, so
+a SIGTERM leaves sessions in the store in a state the next start can recover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from functools import partial
+
+from vexport.agents.local import LocalPool
+from vexport.api.grpc.server import GrpcServer
+from vexport.config import Settings
+from vexport.demo import DemoCamera
+from vexport.media.runner import run_export
+from vexport.results.local import LocalResultStore
+from vexport.sessions.job import StoreJobControl, execute_session
+from vexport.sessions.service import SessionService
+from vexport.sessions.store import SessionStore
+from vexport.sources.catalog import Catalog
+
+log = logging.getLogger(__name__)
+
+
+class App:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.server.data_dir.mkdir(parents=True, exist_ok=True)
+        self.demo: DemoCamera | None = None
+        catalog = Catalog(settings.sources)
+        if settings.demo.enabled:
+            self.demo = DemoCamera(settings.demo, settings.server.data_dir, settings.media.ffmpeg)
+            catalog.add(self.demo.source())
+        self.store = SessionStore(settings.database_url)
+        self.results = LocalResultStore(settings.results_dir)
+        self.service = SessionService(settings, self.store, self.results, catalog)
+        export = partial(run_export, ffmpeg=settings.media.ffmpeg)
+        runner = partial(execute_session, self.store, self.results, export)
+        for agent in settings.agents:
+            self.service.add_executor(
+                LocalPool(
+                    agent.access_point,
+                    runner,
+                    max_running=agent.max_running or settings.sessions.max_running,
+                    max_queued=settings.sessions.max_queued,
+                    make_control=lambda sid: StoreJobControl(self.store, sid),
+                    on_dequeued_stop=self.service.on_dequeued_stop,
+                )
+            )
+        self.grpc = GrpcServer(self.service, settings.server.grpc)
+        self._timer_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self.demo is not None:
+            self.demo.start()
+        self.service.recover()
+        await self.grpc.start()
+        self._timer_task = asyncio.create_task(self._timers(), name="session-timers")
+        log.info("vexport serving gRPC on %s", self.grpc.address)
+
+    async def _timers(self) -> None:
+        interval = self.settings.sessions.timer_interval.total_seconds()
+        while True:
+            try:
+                await asyncio.to_thread(self.service.sweep)
+            except Exception:
+                log.exception("session timers failed; retrying")
+            await asyncio.sleep(interval)
+
+    async def stop(self) -> None:
+        grace = self.settings.server.shutdown_grace.total_seconds()
+        await self.grpc.stop(grace)
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer_task
+        for executor in self.service.executors.values():
+            await executor.close()
+        if self.demo is not None:
+            self.demo.stop()
+        self.store.close()

@@ -1,0 +1,165 @@
+"""Configuration: one TOML file, every value overridable by ``VEXPORT_*`` variables.
+
+No file means the embedded default: SQLite and results under ``data_dir``, one
+local agent, and a demo camera, so ``vexport serve`` works with nothing set up.
+Nested values use ``__`` in variable names: ``VEXPORT_SESSIONS__RETENTION=10m``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from vexport.timeutil import parse_duration
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class ServerConfig(BaseModel):
+    grpc: str = "127.0.0.1:50051"
+    http: str = "127.0.0.1:8080"
+    data_dir: Path = Path("var")
+    # How long a graceful shutdown waits for in-flight RPCs.
+    shutdown_grace: Duration = timedelta(seconds=5)
+
+
+class SessionsConfig(BaseModel):
+    max_running: int = Field(default=5, ge=1)
+    # Sessions waiting per agent beyond the running ones; more is RESOURCE_EXHAUSTED.
+    max_queued: int = Field(default=100, ge=0)
+    watchdog_live_clip: Duration = timedelta(minutes=5)
+    watchdog: Duration = timedelta(minutes=30)
+    retention: Duration = timedelta(hours=1)
+    # A removed session still answers S_REMOVED this long before it is forgotten.
+    removed_kept: Duration = timedelta(days=2)
+    # How often the timers look for expired sessions.
+    timer_interval: Duration = timedelta(seconds=1)
+    # Live snapshot: wait this long for a decodable frame.
+    snapshot_wait: Duration = timedelta(seconds=10)
+    # Live input: pause before reopening a dropped input.
+    reconnect_delay: Duration = timedelta(seconds=1)
+    database_url: str | None = None  # default: sqlite under data_dir
+
+
+class AgentConfig(BaseModel):
+    access_point: str
+    max_running: int | None = Field(default=None, ge=1)
+
+
+class ArchiveConfig(BaseModel):
+    storage: str
+    url: str
+
+
+class SourceConfig(BaseModel):
+    origin: str
+    name: str | None = None
+    live: str | None = None
+    archives: list[ArchiveConfig] = Field(default_factory=list)
+
+
+class DemoConfig(BaseModel):
+    """The synthetic camera of the embedded default (``vexport demo`` / plain ``serve``)."""
+
+    enabled: bool = False
+    origin: str = "demo/camera1"
+    storage: str = "demo/archive"
+    size: str = "320x180"
+    fps: int = 25
+    segment_seconds: float = 2.0
+    # How much recorded history the demo archive keeps.
+    keep: Duration = timedelta(minutes=10)
+
+
+class MediaConfig(BaseModel):
+    ffmpeg: str | None = None
+
+
+DEFAULT_AGENT = "hosts/local/MMExportAgent.1"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VEXPORT_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    sessions: SessionsConfig = Field(default_factory=SessionsConfig)
+    agents: list[AgentConfig] = Field(
+        default_factory=lambda: [AgentConfig(access_point=DEFAULT_AGENT)]
+    )
+    sources: list[SourceConfig] = Field(default_factory=list)
+    demo: DemoConfig = Field(default_factory=DemoConfig)
+    media: MediaConfig = Field(default_factory=MediaConfig)
+
+    @field_validator("agents")
+    @classmethod
+    def _at_least_one_agent(cls, agents: list[AgentConfig]) -> list[AgentConfig]:
+        if not agents:
+            raise ValueError("configure at least one [[agents]] entry")
+        names = [a.access_point for a in agents]
+        if len(set(names)) != len(names):
+            raise ValueError("agent access points must be unique")
+        return agents
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_origins(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
+        origins = [s.origin for s in sources]
+        if len(set(origins)) != len(origins):
+            raise ValueError("source origins must be unique")
+        return sources
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over the file, the file (passed as init kwargs) over defaults.
+        return (env_settings, init_settings)
+
+    @property
+    def database_url(self) -> str:
+        if self.sessions.database_url:
+            return self.sessions.database_url
+        return f"sqlite:///{self.server.data_dir.resolve() / 'vexport.db'}"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.server.data_dir / "results"
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Load the TOML file (if any), then environment variables, then ``overrides``.
+
+    ``VEXPORT_CONFIG`` names the file when ``path`` is not given. With neither,
+    the embedded default is used and the demo camera is switched on.
+    """
+    env_path = os.environ.get("VEXPORT_CONFIG")
+    file_path = path or (Path(env_path) if env_path else None)
+    data: dict[str, Any] = {}
+    if file_path is not None:
+        with open(file_path, "rb") as handle:
+            data = tomllib.load(handle)
+    else:
+        data.setdefault("demo", {}).setdefault("enabled", True)
+    _deep_update(data, overrides)
+    return Settings(**data)
+
+
+def _deep_update(target: dict[str, Any], updates: dict[str, Any]) -> None:
+    for key, value in updates.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _deep_update(target[key], value)
+        else:
+            target[key] = value

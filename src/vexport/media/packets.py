@@ -1,0 +1,36 @@
+"""The unit that flows from sources to writers: a demuxed packet with its wall-clock time.
+
+Archive and live sources differ in how they learn when a frame happened
+(segment anchors versus arrival time), but once a packet carries its
+wall-clock presentation and decode times, clip writing and snapshotting do not
+care where it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+StreamKind = Literal["video", "audio"]
+
+
+@dataclass(slots=True)
+class TimedPacket:
+    """One demuxed packet and the wall-clock times of its presentation and decode.
+
+    ``wall_pts``/``wall_dts`` are POSIX seconds (float, UTC). ``stream`` is the
+    PyAV input stream the packet came from; writers use the first one seen per
+    ``kind`` as the template of their output stream, so every source must keep
+    codec parameters constant within one export (a camera does).
+    ``run`` numbers contiguous runs of the source: it changes after a gap in an
+    archive or a reconnect of a live input, where timestamps jump.
+    """
+
+    packet: Any  # av.Packet
+    stream: Any  # av.stream.Stream (input side)
+    kind: StreamKind
+    wall_pts: float
+    wall_dts: float
+    duration: float  # seconds, 0.0 when unknown
+    is_keyframe: bool
+    run: int = 0

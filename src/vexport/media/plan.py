@@ -1,0 +1,154 @@
+"""Export plans: plain data that says what one export must produce.
+
+The session layer turns validated ``Options`` into a plan; the media layer
+runs it. Keeping the plan free of protobuf and of FFmpeg objects lets both
+sides be tested alone and lets a plan travel to a remote worker as JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from vexport.timeutil import format_timestamp, parse_timestamp
+
+
+class ExportKind(StrEnum):
+    ARCHIVE_CLIP = "archive_clip"
+    ARCHIVE_SNAPSHOT = "archive_snapshot"
+    LIVE_CLIP = "live_clip"
+    LIVE_SNAPSHOT = "live_snapshot"
+
+    @property
+    def is_live(self) -> bool:
+        return self in (ExportKind.LIVE_CLIP, ExportKind.LIVE_SNAPSHOT)
+
+    @property
+    def is_clip(self) -> bool:
+        return self in (ExportKind.ARCHIVE_CLIP, ExportKind.LIVE_CLIP)
+
+
+class ContainerFormat(StrEnum):
+    """Output file formats; the value is the file extension."""
+
+    MP4 = "mp4"
+    MKV = "mkv"
+    MPEG_TS = "ts"
+    AVI = "avi"
+    MOV = "mov"
+    JPEG = "jpg"
+    PNG = "png"
+
+    @property
+    def mime_type(self) -> str:
+        return _MIME[self]
+
+    @property
+    def muxer(self) -> str:
+        """The libavformat muxer name."""
+        return _MUXER[self]
+
+
+_MIME = {
+    ContainerFormat.MP4: "video/mp4",
+    ContainerFormat.MKV: "video/x-matroska",
+    ContainerFormat.MPEG_TS: "video/mp2t",
+    ContainerFormat.AVI: "video/x-msvideo",
+    ContainerFormat.MOV: "video/quicktime",
+    ContainerFormat.JPEG: "image/jpeg",
+    ContainerFormat.PNG: "image/png",
+}
+_MUXER = {
+    ContainerFormat.MP4: "mp4",
+    ContainerFormat.MKV: "matroska",
+    ContainerFormat.MPEG_TS: "mpegts",
+    ContainerFormat.AVI: "avi",
+    ContainerFormat.MOV: "mov",
+    ContainerFormat.JPEG: "image2",
+    ContainerFormat.PNG: "image2",
+}
+
+
+@dataclass(frozen=True)
+class SourcePlan:
+    """One source of the export, already resolved against the catalog.
+
+    ``archive_url`` is set for archive exports (the manifest of the chosen
+    storage), ``live_url`` for live ones. ``name`` is a file-name-safe label
+    used for this source's output files.
+    """
+
+    origin: str
+    name: str
+    live_url: str | None = None
+    archive_url: str | None = None
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    kind: ExportKind
+    sources: tuple[SourcePlan, ...]
+    container: ContainerFormat
+    output_dir: Path
+    # Archive: the requested interval (end only for clips).
+    start: datetime | None = None
+    end: datetime | None = None
+    # Live clip: how long to record; None records until stopped.
+    duration_seconds: float | None = None
+    # 0 means no limit.
+    max_file_size: int = 0
+    # Live snapshot: how long to wait for a decodable frame.
+    snapshot_wait_seconds: float = 10.0
+    # Live input: pause before reopening a dropped input.
+    reconnect_delay_seconds: float = 1.0
+    file_stem: str = "export"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"] = self.kind.value
+        data["container"] = self.container.value
+        data["output_dir"] = str(self.output_dir)
+        data["start"] = format_timestamp(self.start) if self.start else None
+        data["end"] = format_timestamp(self.end) if self.end else None
+        data["sources"] = [asdict(s) for s in self.sources]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ExportPlan:
+        return cls(
+            kind=ExportKind(data["kind"]),
+            sources=tuple(SourcePlan(**s) for s in data["sources"]),
+            container=ContainerFormat(data["container"]),
+            output_dir=Path(data["output_dir"]),
+            start=parse_timestamp(data["start"]) if data.get("start") else None,
+            end=parse_timestamp(data["end"]) if data.get("end") else None,
+            duration_seconds=data.get("duration_seconds"),
+            max_file_size=data.get("max_file_size", 0),
+            snapshot_wait_seconds=data.get("snapshot_wait_seconds", 10.0),
+            reconnect_delay_seconds=data.get("reconnect_delay_seconds", 1.0),
+            file_stem=data.get("file_stem", "export"),
+            extra=data.get("extra", {}),
+        )
+
+
+@dataclass(frozen=True)
+class ProducedFile:
+    """A file the media layer wrote; the results layer gives it an id and a hash.
+
+    ``first_frame``/``last_frame`` are the wall-clock times of the first and
+    last frame a player shows (for a snapshot both are the frame's time).
+    """
+
+    path: Path
+    origin: str
+    first_frame: datetime
+    last_frame: datetime
+    mime_type: str
+
+
+class ExportFailed(Exception):
+    """The export could not produce a usable result; the message says why, for the user."""
