@@ -21,8 +21,8 @@ $(VENV)/.installed: pyproject.toml
 proto: $(PROTO_STAMP)
 
 $(PROTO_STAMP): $(PROTO_SRC) $(VENV)/.installed
-	$(BIN)/python -m grpc_tools.protoc -I src --python_out=src --pyi_out=src \
-		--grpc_python_out=src $(PROTO_SRC)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -I src --python_out=src --mypy_out=src \
+		--grpc_python_out=src --mypy_grpc_out=src $(PROTO_SRC)
 	touch $@
 
 run: setup

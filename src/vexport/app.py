@@ -45,7 +45,11 @@ class App:
                     agent.access_point,
                     runner,
                     max_running=agent.max_running or settings.sessions.max_running,
-                    max_queued=settings.sessions.max_queued,
+                    max_queued=(
+                        settings.sessions.max_queued
+                        if agent.max_queued is None
+                        else agent.max_queued
+                    ),
                     make_control=lambda sid: StoreJobControl(self.store, sid),
                     on_dequeued_stop=self.service.on_dequeued_stop,
                 )

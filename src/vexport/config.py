@@ -50,6 +50,7 @@ class SessionsConfig(BaseModel):
 class AgentConfig(BaseModel):
     access_point: str
     max_running: int | None = Field(default=None, ge=1)
+    max_queued: int | None = Field(default=None, ge=0)
 
 
 class ArchiveConfig(BaseModel):

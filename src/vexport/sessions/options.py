@@ -168,13 +168,13 @@ def _container(options: pb.Options) -> ContainerFormat:
                 field="session_options.stream.format",
             )
         return _STREAM_FORMATS[fmt]
-    fmt = options.snapshot.format
-    if fmt == pb.SnapshotType.PDF:
+    snapshot_format = options.snapshot.format
+    if snapshot_format == pb.SnapshotType.PDF:
         raise Unimplemented(
             "PDF snapshots are not supported yet; use JPEG or PNG",
             field="session_options.snapshot.format",
         )
-    return _SNAPSHOT_FORMATS[fmt]
+    return _SNAPSHOT_FORMATS[snapshot_format]
 
 
 def _unsupported_output_options(options: pb.Options) -> None:
@@ -207,11 +207,11 @@ def _unsupported_output_options(options: pb.Options) -> None:
                 )
             raise Unimplemented(f"'{which}' {_TRANSCODE_NOTE}", field=f"{field}.{which}")
     if options.HasField("snapshot"):
-        for index, setting in enumerate(options.snapshot.settings):
-            which = setting.WhichOneof("setting") or "setting"
+        for index, snapshot_setting in enumerate(options.snapshot.settings):
+            name = snapshot_setting.WhichOneof("setting") or "setting"
             raise Unimplemented(
-                f"snapshot setting '{which}' is not supported yet",
-                field=f"session_options.snapshot.settings[{index}].{which}",
+                f"snapshot setting '{name}' is not supported yet",
+                field=f"session_options.snapshot.settings[{index}].{name}",
             )
 
 

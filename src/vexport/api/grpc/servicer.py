@@ -48,7 +48,7 @@ T = TypeVar("T")
 def status_of(error: VexportError) -> grpc.StatusCode:
     for cls in type(error).__mro__:
         if cls in _STATUS:
-            return _STATUS[cls]  # type: ignore[index]
+            return _STATUS[cls]
     return grpc.StatusCode.INTERNAL
 
 

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from vexport.timeutil import TimestampError, format_timestamp, parse_duration, parse_timestamp
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("20260101T120000", datetime(2026, 1, 1, 12, tzinfo=UTC)),
+        ("20260101T120000.5", datetime(2026, 1, 1, 12, 0, 0, 500000, tzinfo=UTC)),
+        ("20260101T120000.123456", datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)),
+        ("2026-01-01T14:00:00+02:00", datetime(2026, 1, 1, 12, tzinfo=UTC)),
+        ("2026-01-01T12:00:00Z", datetime(2026, 1, 1, 12, tzinfo=UTC)),
+    ],
+)
+def test_parse_timestamp_accepts_contract_and_iso_forms(text: str, expected: datetime) -> None:
+    assert parse_timestamp(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "yesterday", "20261301T000000", "2026-01-01T12:00:00"])
+def test_parse_timestamp_refuses_garbage_and_zoneless_iso(text: str) -> None:
+    with pytest.raises(TimestampError):
+        parse_timestamp(text)
+
+
+def test_format_round_trips() -> None:
+    moment = datetime(2026, 11, 22, 7, 5, 3, 40000, tzinfo=UTC)
+    assert format_timestamp(moment) == "20261122T070503.040000"
+    assert parse_timestamp(format_timestamp(moment)) == moment
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("5m", 300), ("1h30m", 5400), ("250ms", 0.25), ("2", 2), ("1.5s", 1.5)]
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "5 parsecs", "m5", "5m x"])
+def test_parse_duration_refuses_garbage(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
