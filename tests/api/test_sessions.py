@@ -34,7 +34,9 @@ def _list_all(stub, page_size: int) -> list[list[str]]:  # type: ignore[no-untyp
     pages: list[list[str]] = []
     token = ""
     while True:
-        (reply,) = list(stub.ListSessions(spb.ListSessionsRequest(page_token=token, page_size=page_size)))
+        (reply,) = list(
+            stub.ListSessions(spb.ListSessionsRequest(page_token=token, page_size=page_size))
+        )
         pages.append([info.session.id for info in reply.sessions])
         token = reply.next_page_token
         if not token:
@@ -59,7 +61,9 @@ def test_list_sessions_pages_are_complete_newest_first_and_stable(
         (first,) = list(stub.ListSessions(spb.ListSessionsRequest(page_size=3)))
         newcomer = _start(stub, archive_snapshot(CAMERA, ARCHIVE_START + timedelta(seconds=2)))
         (second,) = list(
-            stub.ListSessions(spb.ListSessionsRequest(page_size=3, page_token=first.next_page_token))
+            stub.ListSessions(
+                spb.ListSessionsRequest(page_size=3, page_token=first.next_page_token)
+            )
         )
         listed = [i.session.id for i in first.sessions] + [i.session.id for i in second.sessions]
         assert len(set(listed)) == len(listed) == 6
@@ -84,7 +88,9 @@ def test_watchdog_stops_a_session_nobody_polls(tmp_path: Path, archive_playlist:
         stub = server.stub()
         session_id = _start(stub, live_clip(LIVE, None))
         time.sleep(6)  # no GetSessionState meanwhile
-        state = stub.GetSessionState(spb.GetSessionStateRequest(session_id=session_id)).session_state
+        state = stub.GetSessionState(
+            spb.GetSessionStateRequest(session_id=session_id)
+        ).session_state
         assert state.state == spb.S_COMPLETED
         # Stopped, not failed: what was recorded is kept.
         assert state.result.files
@@ -125,7 +131,9 @@ def test_health_and_reflection_name_both_services(server: RunningServer) -> None
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
     reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
     (reply,) = list(
-        reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        reflection.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        )
     )
     names = {s.name for s in reply.list_services_response.service}
     assert {"axxonsoft.bl.mmexport.ExportService", "vexport.v1.ExportService"} <= names
@@ -192,7 +200,8 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes]) -> grpc.Channel:
         grpc.channel_ready_future(channel).result(timeout=30)
     except grpc.FutureTimeoutError:
         process.kill()
-        raise AssertionError(process.stderr.read().decode() if process.stderr else "no output")
+        output = process.stderr.read().decode() if process.stderr else "no output"
+        raise AssertionError(output) from None
     return channel
 
 
@@ -229,7 +238,7 @@ def test_sessions_survive_a_restart(tmp_path: Path, archive_playlist: Path) -> N
         assert interrupted.state == spb.S_COMPLETED
         assert not interrupted.result.succeeded
         assert "restart" in interrupted.error
-        listed = list(stub.ListSessions(spb.ListSessionsRequest()))[0]
+        listed = next(iter(stub.ListSessions(spb.ListSessionsRequest())))
         assert {i.session.id for i in listed.sessions} >= {done, running}
         # SIGTERM shuts down gracefully.
         process.send_signal(signal.SIGTERM)
@@ -244,7 +253,8 @@ LEGACY_CLIENT = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
 import grpc
-from axxonsoft.bl.mmexport import Export_pb2 as pb, ExportService_pb2 as spb, ExportService_pb2_grpc as g
+from axxonsoft.bl.mmexport import Export_pb2 as pb, ExportService_pb2 as spb
+from axxonsoft.bl.mmexport import ExportService_pb2_grpc as g
 stub = g.ExportServiceStub(grpc.insecure_channel(sys.argv[2]))
 options = pb.Options()
 source = options.archive.sources.add(origin=sys.argv[3])
@@ -258,7 +268,8 @@ while True:
         break
     time.sleep(0.1)
 assert state.result.succeeded
-data = b"".join(c.data for c in stub.DownloadFile(spb.DownloadFileRequest(session_id=sid, file_path=state.result.files[0].path)))
+request = spb.DownloadFileRequest(session_id=sid, file_path=state.result.files[0].path)
+data = b"".join(c.data for c in stub.DownloadFile(request))
 assert len(data) == state.result.files[0].size
 stub.DestroySession(spb.DestroySessionRequest(session_id=sid))
 print("OK", len(data))
