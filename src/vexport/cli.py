@@ -368,3 +368,7 @@ def client_download(
         raise typer.Exit(1)
     for item in files:
         _download(stub, session_id, item.path, item.size, out)
+
+
+if __name__ == "__main__":
+    main()

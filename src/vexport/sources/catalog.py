@@ -64,6 +64,6 @@ class Catalog:
 def safe_name(text: str) -> str:
     """A file-name-safe label: ``hosts/N/DeviceIpint.1/...`` -> ``N_DeviceIpint.1_...``."""
     parts = [p for p in re.split(r"[/:]+", text) if p and p != "hosts"]
-    label = "_".join(parts[-3:]) if parts else "source"
+    label = "_".join(parts) if parts else "source"
     label = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip(".-_")
-    return label[:80] or "source"
+    return label[-80:].strip(".-_") or "source"

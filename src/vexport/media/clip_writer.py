@@ -1,0 +1,518 @@
+"""Stream-copy clips from wall-clock-timed packets.
+
+A clip is cut without decoding, so it can only begin at a keyframe. To still
+cover exactly the requested interval, the clip begins at the keyframe at or
+before ``start``; MP4/MOV then give the frames before ``start`` negative
+timestamps, which the mov muxer turns into an edit list, so players start at
+the frame displayed at ``start``. MKV, MPEG-TS and AVI have no portable way to
+hide leading frames, so their files start at the keyframe and the reported
+first-frame time says so.
+
+Timestamps in the output are wall time minus the file's origin, so a player's
+clock inside the file runs like the camera's. Files are split where the
+source's ``run`` changes (archive gap, live reconnect) and, with a size limit,
+at video keyframes, so every part plays alone and no frame is in two parts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+from vexport.media.control import JobControl
+from vexport.media.packets import StreamKind, TimedPacket
+from vexport.media.plan import ContainerFormat, ExportFailed, ProducedFile
+
+log = logging.getLogger(__name__)
+
+CLIP_CONTAINERS = (
+    ContainerFormat.MP4,
+    ContainerFormat.MOV,
+    ContainerFormat.MKV,
+    ContainerFormat.MPEG_TS,
+    ContainerFormat.AVI,
+)
+_EDIT_LIST_CONTAINERS = (ContainerFormat.MP4, ContainerFormat.MOV)
+# Wall times are floats of POSIX seconds (resolution ~0.2 µs); anything closer is "the same".
+_EPS = 1e-4
+# After the last video frame, how long to keep reading for audio that belongs before it.
+_DEFAULT_FRAME = 0.04
+_AVI_ADTS_TAG = "\x10\x16\x00\x00"  # 0x1610, WAVE_FORMAT_MPEG_HEAAC
+
+
+@dataclass(frozen=True)
+class ClipRequest:
+    """What to cut; times are POSIX seconds.
+
+    ``start`` None starts at the first keyframe (live). ``end`` None runs until
+    the input ends or a stop is requested, unless ``duration`` (seconds after
+    the first keyframe, live) bounds it.
+    """
+
+    start: float | None = None
+    end: float | None = None
+    duration: float | None = None
+
+
+@dataclass
+class _Unit:
+    """A group of pictures: a video keyframe and everything after it up to the next one.
+
+    Units are the atoms of splitting: a part boundary always falls between two.
+    ``shown_from`` is set on the first unit of a clip: the wall time of the
+    frame displayed at the requested start.
+    """
+
+    run: int
+    keyframe_wall: float
+    packets: list[TimedPacket] = field(default_factory=list)
+    starts_run: bool = False
+    shown_from: float | None = None
+
+    @property
+    def payload(self) -> int:
+        return sum(tp.packet.size for tp in self.packets)
+
+
+class _Selector:
+    """Turns the packet stream into units covering the request, in stream order."""
+
+    def __init__(self, request: ClipRequest, control: JobControl | None) -> None:
+        self.request = request
+        self.control = control
+        self.start = request.start
+        self.end = request.end
+        self.stopped = False
+
+    def units(self, packets: Iterable[TimedPacket]) -> Iterator[_Unit]:
+        unit: _Unit | None = None
+        run: int | None = None
+        emitted = False
+        pending_video: list[TimedPacket] = []  # pts > end, may still be needed as references
+        pending_audio: list[TimedPacket] = []  # pts > end, kept if before the last frame's end
+        last_video: TimedPacket | None = None
+        video_done_at: float | None = None  # end of the last kept frame, once known
+
+        def finish_video() -> None:
+            nonlocal video_done_at
+            video_done_at = self._video_end(last_video)
+            if unit is not None:
+                unit.packets.extend(p for p in pending_audio if p.wall_pts < video_done_at)
+            pending_audio.clear()
+            pending_video.clear()
+
+        for tp in packets:
+            if self.control is not None and self.control.stop_requested():
+                self.stopped = True
+                break
+            if video_done_at is not None:
+                # Only audio that plays before the last frame ends is still wanted.
+                if tp.wall_dts >= video_done_at or tp.run != run:
+                    break
+                if tp.kind == "audio" and unit is not None and tp.wall_pts < video_done_at:
+                    unit.packets.append(tp)
+                continue
+            if tp.run != run:
+                if unit is not None:
+                    finish_video()
+                    video_done_at = None
+                    if emitted or not self._before_start(last_video):
+                        emitted = True
+                        yield unit
+                    unit = None
+                last_video = None
+                run = tp.run
+            if tp.kind == "video":
+                if self.end is not None and tp.wall_dts > self.end + _EPS:
+                    finish_video()
+                    continue
+                if tp.is_keyframe:
+                    if unit is not None and not self._replaces_preroll(tp, emitted):
+                        emitted = True
+                        yield unit
+                    unit = _Unit(
+                        run=tp.run,
+                        keyframe_wall=tp.wall_pts,
+                        starts_run=unit is None or not emitted,
+                    )
+                    if self.start is None:
+                        self.start = tp.wall_pts
+                        if self.request.duration is not None:
+                            self.end = tp.wall_pts + self.request.duration
+                elif unit is None:
+                    continue  # nothing decodable before the first keyframe of a run
+                if self.end is not None and tp.wall_pts > self.end + _EPS:
+                    pending_video.append(tp)
+                    continue
+                unit.packets.extend(pending_video)
+                pending_video.clear()
+                unit.packets.append(tp)
+                if last_video is None or tp.wall_pts >= last_video.wall_pts:
+                    last_video = tp
+            else:
+                if unit is None:
+                    continue
+                if unit.starts_run and tp.wall_pts < unit.keyframe_wall - _EPS:
+                    continue  # audio from before the cut point
+                if self.end is not None and tp.wall_pts > self.end + _EPS:
+                    pending_audio.append(tp)
+                    continue
+                unit.packets.append(tp)
+        if unit is not None:
+            if video_done_at is None:
+                finish_video()
+            if emitted or not self._before_start(last_video):
+                yield unit
+
+    def _before_start(self, last_video: TimedPacket | None) -> bool:
+        """A run that ends before ``start`` (a gap covers ``start``) shows nothing wanted."""
+        if last_video is None:
+            return True
+        start = self.request.start
+        return start is not None and self._video_end(last_video) <= start
+
+    def _replaces_preroll(self, keyframe: TimedPacket, emitted: bool) -> bool:
+        """A later keyframe still at or before ``start`` makes the unit before it useless."""
+        return (
+            not emitted
+            and self.request.start is not None
+            and keyframe.wall_pts <= self.request.start + _EPS
+        )
+
+    @staticmethod
+    def _video_end(last_video: TimedPacket | None) -> float:
+        if last_video is None:
+            return -math.inf
+        return last_video.wall_pts + (last_video.duration or _DEFAULT_FRAME)
+
+
+def _shown_from(unit: _Unit, start: float | None) -> float:
+    """Wall time of the frame displayed at ``start``: the last one at or before it."""
+    if start is None or unit.keyframe_wall >= start - _EPS:
+        return unit.keyframe_wall
+    shown = [
+        tp.wall_pts
+        for tp in unit.packets
+        if tp.kind == "video" and tp.wall_pts <= start + _EPS and tp.wall_pts >= unit.keyframe_wall
+    ]
+    return max(shown, default=unit.keyframe_wall)
+
+
+class _Template:
+    """An input stream's codec parameters, copied while its demuxer is still open.
+
+    Sources close demuxers as soon as their packets are out (one per archive
+    segment, one per live connection); an output stream made later from the
+    input stream itself would read freed memory. The copy lives in a stream of
+    a never-written in-memory muxer, which output streams can be made from.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self.rate: Fraction | None = None
+        if stream.type == "video":
+            rate = stream.average_rate or stream.guessed_rate
+            self.rate = Fraction(rate) if rate else None
+        self.codec_name: str = stream.codec_context.name
+        self.extradata = bytes(stream.codec_context.extradata or b"")
+        last_error: Exception | None = None
+        for holder_format in ("nut", "matroska", "mov"):
+            holder = av.open(io.BytesIO(), "w", format=holder_format)
+            try:
+                self.stream: Any = holder.add_stream_from_template(stream, opaque=True)
+            except ValueError as exc:  # this muxer does not know the codec
+                last_error = exc
+                continue
+            self._holder = holder
+            return
+        raise ExportFailed(f"cannot copy {self.codec_name} streams: {last_error}")
+
+
+class _SizeModel:
+    """Upper estimate of a file's size from its payload, per container.
+
+    Muxers buffer and write indexes at the end (moov, cues, idx1), so the size
+    on disk during writing says little; instead each container's overhead is
+    bounded from its layout and checked against real files in the tests.
+    """
+
+    def __init__(self, container: ContainerFormat, templates: dict[StreamKind, _Template]) -> None:
+        self.container = container
+        extradata = sum(len(t.extradata) for t in templates.values())
+        fixed = {
+            ContainerFormat.MP4: 2048,
+            ContainerFormat.MOV: 2048,
+            ContainerFormat.MKV: 4096,
+            ContainerFormat.MPEG_TS: 8 * 188,
+            ContainerFormat.AVI: 12288 + 4200 * len(templates),
+        }[container]
+        self.fixed = fixed + 2 * extradata
+
+    def packet(self, tp: TimedPacket) -> int:
+        size: int = tp.packet.size
+        if self.container is ContainerFormat.MPEG_TS:
+            # 184 payload bytes per 188-byte TS packet, each frame its own PES (header and
+            # stuffing); PAT/PMT/SDT and PCR-only packets add ~3.6 kB a second, charged
+            # to video frames by their duration.
+            tables = 0
+            if tp.kind == "video":
+                tables = round(4000 * max(tp.duration, _DEFAULT_FRAME)) + (
+                    376 if tp.is_keyframe else 0
+                )
+            return math.ceil((size + 30) / 184) * 188 + tables
+        is_keyframe = tp.is_keyframe
+        per_packet = {
+            # stsz/stts/ctts/stco entries: at most ~28 bytes a sample.
+            ContainerFormat.MP4: 32,
+            ContainerFormat.MOV: 32,
+            # SimpleBlock header; a cluster and a cue point per keyframe.
+            ContainerFormat.MKV: 16 + (48 if is_keyframe else 0),
+            # Chunk header and padding, idx1 and OpenDML index entries.
+            ContainerFormat.AVI: 34,
+        }[self.container]
+        return size + per_packet
+
+    def unit(self, unit: _Unit) -> int:
+        return sum(self.packet(tp) for tp in unit.packets)
+
+
+class _Part:
+    """One output file being written."""
+
+    def __init__(
+        self,
+        path: Path,
+        container: ContainerFormat,
+        templates: dict[StreamKind, _Template],
+        origin: float,
+        audio_from: float | None,
+    ) -> None:
+        self.path = path
+        self.origin = origin
+        self.audio_from = audio_from
+        self.first_shown: float | None = None
+        self.last_shown: float | None = None
+        self.bytes_estimate = 0
+        self._last_dts: dict[StreamKind, int] = {}
+        self._output = av.open(str(path), "w", format=container.muxer)
+        self._streams: dict[StreamKind, Any] = {}
+        try:
+            for kind, template in templates.items():
+                stream = self._output.add_stream_from_template(template.stream, opaque=True)
+                if container is ContainerFormat.AVI and kind == "video":
+                    # AVI counts frames: its time base must be one frame, or the muxer
+                    # pads every tick between two frames with an empty chunk.
+                    stream.time_base = 1 / (template.rate or Fraction(25))
+                if (
+                    container is ContainerFormat.AVI
+                    and template.codec_name == "aac"
+                    and not template.extradata
+                ):
+                    # AAC from MPEG-TS keeps its ADTS headers; AVI carries that only
+                    # under the ADTS wave tag.
+                    stream.codec_context.codec_tag = _AVI_ADTS_TAG
+                self._streams[kind] = stream
+        except BaseException:
+            self._output.close()
+            raise
+
+    def write(self, tp: TimedPacket) -> None:
+        stream = self._streams.get(tp.kind)
+        if stream is None:
+            return  # a track that appeared after the file began; the muxer cannot add it now
+        if tp.kind == "audio" and self.audio_from is not None and tp.wall_pts < self.audio_from:
+            return
+        packet = tp.packet
+        time_base = packet.time_base
+        pts = round((tp.wall_pts - self.origin) / time_base)
+        dts = round((tp.wall_dts - self.origin) / time_base)
+        last = self._last_dts.get(tp.kind)
+        if last is not None and dts <= last:
+            dts = last + 1  # rounding of wall times must not break monotonic decode order
+        pts = max(pts, dts)
+        self._last_dts[tp.kind] = dts
+        packet.time_base = time_base
+        packet.pts = pts
+        packet.dts = dts
+        packet.stream = stream
+        self._output.mux(packet)
+        if tp.kind == "video":
+            if tp.wall_pts >= self.origin - _EPS and (
+                self.first_shown is None or tp.wall_pts < self.first_shown
+            ):
+                self.first_shown = tp.wall_pts
+            if self.last_shown is None or tp.wall_pts > self.last_shown:
+                self.last_shown = tp.wall_pts
+
+    def close(self) -> None:
+        self._output.close()
+
+    def discard(self) -> None:
+        """Close after a failure and remove the unfinished file."""
+        with contextlib.suppress(av.FFmpegError):
+            self._output.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _wall(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+class ClipWriter:
+    """Writes one source's clip as one or more files.
+
+    Use :meth:`write` once; it returns the files in order. Stop requests end
+    the clip at the last complete packet read: the current file is finalised
+    and returned like any other.
+    """
+
+    def __init__(
+        self,
+        *,
+        origin: str,
+        container: ContainerFormat,
+        output_dir: Path,
+        file_prefix: str,
+        max_file_size: int = 0,
+        control: JobControl | None = None,
+    ) -> None:
+        if container not in CLIP_CONTAINERS:
+            raise ExportFailed(f"{container.value} is not a video clip format")
+        self.origin = origin
+        self.container = container
+        self.output_dir = output_dir
+        self.file_prefix = file_prefix
+        self.max_file_size = max_file_size
+        self.control = control
+        self.stopped = False
+
+    def write(self, packets: Iterable[TimedPacket], request: ClipRequest) -> list[ProducedFile]:
+        selector = _Selector(request, self.control)
+        templates: dict[StreamKind, _Template] = {}
+        produced: list[ProducedFile] = []
+        part: _Part | None = None
+        model: _SizeModel | None = None
+        warned = False
+
+        def close_part() -> None:
+            nonlocal part
+            if part is None:
+                return
+            current, part = part, None
+            current.close()
+            produced.append(self._produced(current))
+
+        def seen(stream_packets: Iterable[TimedPacket]) -> Iterator[TimedPacket]:
+            # The first stream of each kind is the template of the output streams.
+            for tp in stream_packets:
+                if tp.kind not in templates:
+                    templates[tp.kind] = _Template(tp.stream)
+                yield tp
+
+        try:
+            for unit in selector.units(seen(packets)):
+                if unit.starts_run and unit.shown_from is None and not produced and part is None:
+                    unit.shown_from = _shown_from(unit, request.start)
+                if model is None:
+                    model = _SizeModel(self.container, templates)
+                unit_size = model.unit(unit)
+                if part is not None and (
+                    unit.starts_run
+                    or (
+                        self.max_file_size > 0
+                        and part.bytes_estimate + unit_size > self.max_file_size
+                    )
+                ):
+                    close_part()
+                if part is None:
+                    part = self._open_part(len(produced) + 1, unit, templates)
+                    part.bytes_estimate = model.fixed
+                    oversized = model.fixed + unit_size > self.max_file_size
+                    if self.max_file_size > 0 and oversized and not warned:
+                        warned = True
+                        log.warning(
+                            "%s: a group of pictures (%d bytes) exceeds the file size limit"
+                            " (%d bytes); such groups get parts of their own, over the limit",
+                            self.origin,
+                            unit_size,
+                            self.max_file_size,
+                        )
+                for tp in unit.packets:
+                    part.write(tp)
+                part.bytes_estimate += unit_size
+                self._report(selector, part)
+        except av.FFmpegError as exc:
+            if part is not None:
+                part.discard()
+                part = None
+            raise ExportFailed(
+                f"writing {self.container.value} for {self.origin} failed: {exc}"
+            ) from exc
+        finally:
+            close_part()
+        self.stopped = selector.stopped
+        return produced
+
+    def _open_part(self, number: int, unit: _Unit, templates: dict[StreamKind, _Template]) -> _Part:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        path = self.output_dir / f"{self.file_prefix}_{number:03d}.{self.container.value}"
+        origin = unit.keyframe_wall
+        audio_from: float | None = None
+        if unit.starts_run:
+            audio_from = unit.keyframe_wall - _EPS
+        if unit.shown_from is not None and self.container in _EDIT_LIST_CONTAINERS:
+            origin = unit.shown_from
+            audio_from = unit.shown_from - _EPS
+        return _Part(path, self.container, templates, origin, audio_from)
+
+    def _produced(self, part: _Part) -> ProducedFile:
+        first = part.first_shown if part.first_shown is not None else part.origin
+        last = part.last_shown if part.last_shown is not None else first
+        return ProducedFile(
+            path=part.path,
+            origin=self.origin,
+            first_frame=_wall(first),
+            last_frame=_wall(last),
+            mime_type=self.container.mime_type,
+        )
+
+    def _report(self, selector: _Selector, part: _Part) -> None:
+        if self.control is None or part.last_shown is None:
+            return
+        fraction = 0.0
+        start, end = selector.start, selector.end
+        if start is not None and end is not None and end > start:
+            fraction = min(1.0, max(0.0, (part.last_shown - start) / (end - start)))
+        self.control.report_progress(fraction, _wall(part.last_shown))
+
+
+def write_clip(
+    packets: Iterable[TimedPacket],
+    request: ClipRequest,
+    *,
+    origin: str,
+    container: ContainerFormat,
+    output_dir: Path,
+    file_prefix: str,
+    max_file_size: int = 0,
+    control: JobControl | None = None,
+) -> list[ProducedFile]:
+    """Cut ``packets`` to ``request`` into ``{file_prefix}_{part:03d}.{ext}`` files."""
+    writer = ClipWriter(
+        origin=origin,
+        container=container,
+        output_dir=output_dir,
+        file_prefix=file_prefix,
+        max_file_size=max_file_size,
+        control=control,
+    )
+    return writer.write(packets, request)
