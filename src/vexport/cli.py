@@ -31,7 +31,7 @@ app.add_typer(client_app, name="client")
 console = Console(stderr=True)
 
 ServerOption = Annotated[
-    str, typer.Option("--server", envvar="VEXPORT_SERVER", help="gRPC address of the server.")
+    str, typer.Option("--server", envvar="VEXPORT_TARGET", help="gRPC address of the server.")
 ]
 ConfigOption = Annotated[
     Path | None,

@@ -24,7 +24,7 @@ def test_demo_camera_exports_a_playable_clip_with_the_readme_command(tmp_path: P
     env.update(
         VEXPORT_SERVER__GRPC=f"127.0.0.1:{port}",
         VEXPORT_SERVER__DATA_DIR=str(tmp_path / "var"),
-        VEXPORT_SERVER=f"127.0.0.1:{port}",
+        VEXPORT_TARGET=f"127.0.0.1:{port}",
     )
     server = subprocess.Popen(
         [sys.executable, "-m", "vexport.cli", "serve"],
@@ -40,7 +40,10 @@ def test_demo_camera_exports_a_playable_clip_with_the_readme_command(tmp_path: P
             if playlist.exists() and playlist.read_text().count("#EXTINF") >= 4:
                 break
             time.sleep(0.5)
-        assert playlist.exists(), "the demo camera recorded nothing"
+        if not playlist.exists():
+            server.terminate()
+            _, err = server.communicate(timeout=20)
+            raise AssertionError(f"the demo camera recorded nothing: {err.decode()[-2000:]}")
         client = subprocess.run(
             [sys.executable, "-m", "vexport.cli", "client", "start", "--origin", "demo/camera1",
              "--last", "4s", "--out", str(tmp_path / "exports")],
