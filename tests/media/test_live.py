@@ -18,7 +18,8 @@ from vexport.media.control import SimpleJobControl
 from vexport.media.plan import ContainerFormat, ExportFailed
 from vexport.media.probe import probe, video_frame_times
 from vexport.media.snapshot import live_snapshot
-from vexport.sources.live import LiveInput, ffmpeg_input_args, redact_url
+from vexport.redact import redact_url
+from vexport.sources.live import LiveInput, ffmpeg_input_args
 
 PATTERN = "lavfi:testsrc2=size=320x180:rate=25"
 # Frame N is grey level (N*8)%256, so decoded frames tell whether any was lost.
@@ -41,10 +42,13 @@ def free_port() -> int:
 
 
 def test_redact_url() -> None:
-    assert redact_url("rtsp://admin:s3cret@cam.local:554/h264") == "rtsp://cam.local:554/h264"
-    redacted = redact_url("srt://1.2.3.4:9000?mode=caller&passphrase=topsecret1")
+    assert (
+        redact_url("rtsp://admin:s3cret@cam.local:554/h264", keep_query=True)
+        == "rtsp://cam.local:554/h264"
+    )
+    redacted = redact_url("srt://1.2.3.4:9000?mode=caller&passphrase=topsecret1", keep_query=True)
     assert "topsecret1" not in redacted and "mode=caller" in redacted
-    assert redact_url(PATTERN) == PATTERN
+    assert redact_url(PATTERN, keep_query=True) == PATTERN
 
 
 def test_input_arguments_by_url_form() -> None:

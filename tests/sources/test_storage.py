@@ -11,12 +11,12 @@ from typing import ClassVar
 
 import pytest
 
+from vexport.redact import redact_url
 from vexport.sources.storage import (
     DispatchReader,
     HttpReader,
     StorageError,
     default_reader,
-    redact_url,
     resolve_url,
 )
 

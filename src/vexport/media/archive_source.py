@@ -28,8 +28,9 @@ from typing import Any
 import av
 
 from vexport.media.packets import StreamKind, TimedPacket
+from vexport.redact import redact_url
 from vexport.sources.archive_index import GAP_TOLERANCE, ArchiveError, ArchiveIndex, Segment
-from vexport.sources.storage import StorageError, StorageReader, redact_url
+from vexport.sources.storage import StorageError, StorageReader
 
 __all__ = ["SegmentLoader", "iter_archive_packets", "read_segment_packets"]
 

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from vexport.sources.storage import StorageError, StorageReader, redact_url, resolve_url
+from vexport.redact import redact_url
+from vexport.sources.storage import StorageError, StorageReader, resolve_url
 
 __all__ = [
     "GAP_TOLERANCE",

@@ -17,56 +17,29 @@ import collections
 import logging
 import math
 import os
-import re
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import av
 
 from vexport.media.ffmpeg import ffmpeg_binary
 from vexport.media.packets import TimedPacket
 from vexport.media.plan import ExportFailed
+from vexport.redact import redact_text, redact_url
 
 log = logging.getLogger(__name__)
 
 LAVFI_PREFIX = "lavfi:"
-_SECRET_PARAM = re.compile(r"pass|secret|token|key|auth|sig", re.IGNORECASE)
-_USERINFO = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
 _READ_SIZE = 65536
 _MONITOR_PERIOD = 0.1
 # Read at the native rate from the first frame: FFmpeg's default initial burst (0.5 s)
 # would put the timeline ahead of the clock.
 _REAL_TIME = ["-re", "-readrate_initial_burst", "0"]
-
-
-def redact_url(url: str) -> str:
-    """``url`` without user:password and with secret-looking query values masked."""
-    if url.startswith(LAVFI_PREFIX) or "://" not in url:
-        return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return _USERINFO.sub(r"\1", url)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode(
-            [(k, "***" if _SECRET_PARAM.search(k) else v) for k, v in pairs], safe="*/:"
-        )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def redact_text(text: str, url: str) -> str:
-    """FFmpeg's messages quote the input URL; never let its credentials through."""
-    if url and not url.startswith(LAVFI_PREFIX):
-        text = text.replace(url, redact_url(url))
-    return _USERINFO.sub(r"\1", text)
 
 
 def ffmpeg_input_args(url: str) -> tuple[list[str], list[str]]:
@@ -210,7 +183,7 @@ class LiveInput:
         settle_seconds: float = 1.0,
     ) -> None:
         self.url = url
-        self.display_url = redact_url(url)
+        self.display_url = redact_url(url, keep_query=True)
         self._ffmpeg = ffmpeg_binary(ffmpeg)
         self.reconnect_delay = reconnect_delay
         self.first_packet_timeout = first_packet_timeout

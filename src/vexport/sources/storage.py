@@ -5,7 +5,7 @@ read the local disk, ``http(s)://`` goes through httpx. More backends (S3) plug
 in by registering a reader for their scheme in ``SCHEME_READERS``; everything
 above this module only sees ``StorageReader.read(url) -> bytes``.
 
-Error messages show URLs through ``redact_url``: archives are often reached
+Error messages show URLs through ``vexport.redact.redact_url``: archives are often reached
 with credentials in the userinfo or signed query strings, and error messages
 end up in logs and in API responses.
 """
@@ -16,9 +16,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
+
+from vexport.redact import redact_url
 
 __all__ = [
     "SCHEME_READERS",
@@ -28,7 +30,6 @@ __all__ = [
     "StorageError",
     "StorageReader",
     "default_reader",
-    "redact_url",
     "resolve_url",
 ]
 
@@ -41,17 +42,6 @@ class StorageReader(Protocol):
     def read(self, url: str) -> bytes:
         """The whole object at ``url``; raises StorageError."""
         ...
-
-
-def redact_url(url: str) -> str:
-    """The URL without userinfo, query or fragment, safe for messages and logs."""
-    parts = urlsplit(url)
-    if not parts.scheme or len(parts.scheme) == 1:  # a path (or a Windows drive letter)
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def resolve_url(base: str, reference: str) -> str:
