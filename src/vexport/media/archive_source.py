@@ -22,20 +22,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
-from itertools import pairwise
+from itertools import chain, pairwise
 from typing import Any
 
 import av
 
-from vexport.media.packets import StreamKind, TimedPacket
+from vexport.media.packets import WALL_EPSILON, StreamKind, TimedPacket
 from vexport.redact import redact_url
 from vexport.sources.archive_index import GAP_TOLERANCE, ArchiveError, ArchiveIndex, Segment
 from vexport.sources.storage import StorageError, StorageReader
 
 __all__ = ["SegmentLoader", "iter_archive_packets", "read_segment_packets"]
-
-_EPSILON = 1e-4
-"""Slack (seconds) when comparing float wall times that should be equal."""
 
 _MAX_LOOKBACK = 3
 """Segments to step back when the first one does not begin with a keyframe."""
@@ -196,7 +193,7 @@ def iter_archive_packets(
 
     leading, first_start = _leading_lists(index, selected, loader, run_of)
     cut = _keyframe_cut(leading, t_start)
-    video_lists: Iterator[list[TimedPacket]] = _chain(leading, lists(selected[1:]))
+    video_lists: Iterator[list[TimedPacket]] = chain(leading, lists(selected[1:]))
     stream: Iterator[TimedPacket] = _ordered(video_lists)
     if index.audio:
         audio_segments = index.audio_segments_between(first_start, end)
@@ -247,16 +244,9 @@ def _keyframe_cut(leading: list[list[TimedPacket]], t_start: float) -> float:
         p.wall_pts
         for packets in leading
         for p in packets
-        if p.kind == "video" and p.is_keyframe and p.wall_pts <= t_start + _EPSILON
+        if p.kind == "video" and p.is_keyframe and p.wall_pts <= t_start + WALL_EPSILON
     ]
     return max(keyframes) if keyframes else -math.inf
-
-
-def _chain(
-    head: list[list[TimedPacket]], tail: Iterator[list[TimedPacket]]
-) -> Iterator[list[TimedPacket]]:
-    yield from head
-    yield from tail
 
 
 def _ordered(lists: Iterator[list[TimedPacket]]) -> Iterator[TimedPacket]:
@@ -279,12 +269,12 @@ def _ordered(lists: Iterator[list[TimedPacket]]) -> Iterator[TimedPacket]:
 def _clip(stream: Iterator[TimedPacket], cut: float, t_end: float) -> Iterator[TimedPacket]:
     video_end = -math.inf  # end of display of the last video frame yielded
     for packet in stream:
-        if packet.wall_dts < cut - _EPSILON:
+        if packet.wall_dts < cut - WALL_EPSILON:
             continue
         if packet.kind == "video":
-            if packet.wall_dts > t_end + _EPSILON:
+            if packet.wall_dts > t_end + WALL_EPSILON:
                 continue
             video_end = max(video_end, packet.wall_pts + packet.duration)
-        elif packet.wall_dts > t_end + _EPSILON and packet.wall_pts >= video_end - _EPSILON:
+        elif packet.wall_dts > t_end + WALL_EPSILON and packet.wall_pts >= video_end - WALL_EPSILON:
             continue
         yield packet

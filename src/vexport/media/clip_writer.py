@@ -22,7 +22,6 @@ import logging
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,13 @@ from typing import Any
 import av
 
 from vexport.media.control import JobControl
-from vexport.media.packets import StreamKind, TimedPacket
+from vexport.media.packets import (
+    DEFAULT_FRAME_SECONDS,
+    WALL_EPSILON,
+    StreamKind,
+    TimedPacket,
+    wall_datetime,
+)
 from vexport.media.plan import ContainerFormat, ExportFailed, ProducedFile
 
 log = logging.getLogger(__name__)
@@ -43,10 +48,6 @@ CLIP_CONTAINERS = (
     ContainerFormat.AVI,
 )
 _EDIT_LIST_CONTAINERS = (ContainerFormat.MP4, ContainerFormat.MOV)
-# Wall times are floats of POSIX seconds (resolution ~0.2 µs); anything closer is "the same".
-_EPS = 1e-4
-# After the last video frame, how long to keep reading for audio that belongs before it.
-_DEFAULT_FRAME = 0.04
 _AVI_ADTS_TAG = "\x10\x16\x00\x00"  # 0x1610, WAVE_FORMAT_MPEG_HEAAC
 
 
@@ -79,10 +80,6 @@ class _Unit:
     starts_run: bool = False
     shown_from: float | None = None
 
-    @property
-    def payload(self) -> int:
-        return sum(tp.packet.size for tp in self.packets)
-
 
 class _Selector:
     """Turns the packet stream into units covering the request, in stream order."""
@@ -92,7 +89,6 @@ class _Selector:
         self.control = control
         self.start = request.start
         self.end = request.end
-        self.stopped = False
 
     def units(self, packets: Iterable[TimedPacket]) -> Iterator[_Unit]:
         unit: _Unit | None = None
@@ -113,7 +109,6 @@ class _Selector:
 
         for tp in packets:
             if self.control is not None and self.control.stop_requested():
-                self.stopped = True
                 break
             if video_done_at is not None:
                 # Only audio that plays before the last frame ends is still wanted.
@@ -133,7 +128,7 @@ class _Selector:
                 last_video = None
                 run = tp.run
             if tp.kind == "video":
-                if self.end is not None and tp.wall_dts > self.end + _EPS:
+                if self.end is not None and tp.wall_dts > self.end + WALL_EPSILON:
                     finish_video()
                     continue
                 if tp.is_keyframe:
@@ -151,7 +146,7 @@ class _Selector:
                             self.end = tp.wall_pts + self.request.duration
                 elif unit is None:
                     continue  # nothing decodable before the first keyframe of a run
-                if self.end is not None and tp.wall_pts > self.end + _EPS:
+                if self.end is not None and tp.wall_pts > self.end + WALL_EPSILON:
                     pending_video.append(tp)
                     continue
                 unit.packets.extend(pending_video)
@@ -162,9 +157,9 @@ class _Selector:
             else:
                 if unit is None:
                     continue
-                if unit.starts_run and tp.wall_pts < unit.keyframe_wall - _EPS:
+                if unit.starts_run and tp.wall_pts < unit.keyframe_wall - WALL_EPSILON:
                     continue  # audio from before the cut point
-                if self.end is not None and tp.wall_pts > self.end + _EPS:
+                if self.end is not None and tp.wall_pts > self.end + WALL_EPSILON:
                     pending_audio.append(tp)
                     continue
                 unit.packets.append(tp)
@@ -186,24 +181,26 @@ class _Selector:
         return (
             not emitted
             and self.request.start is not None
-            and keyframe.wall_pts <= self.request.start + _EPS
+            and keyframe.wall_pts <= self.request.start + WALL_EPSILON
         )
 
     @staticmethod
     def _video_end(last_video: TimedPacket | None) -> float:
         if last_video is None:
             return -math.inf
-        return last_video.wall_pts + (last_video.duration or _DEFAULT_FRAME)
+        return last_video.wall_pts + (last_video.duration or DEFAULT_FRAME_SECONDS)
 
 
 def _shown_from(unit: _Unit, start: float | None) -> float:
     """Wall time of the frame displayed at ``start``: the last one at or before it."""
-    if start is None or unit.keyframe_wall >= start - _EPS:
+    if start is None or unit.keyframe_wall >= start - WALL_EPSILON:
         return unit.keyframe_wall
     shown = [
         tp.wall_pts
         for tp in unit.packets
-        if tp.kind == "video" and tp.wall_pts <= start + _EPS and tp.wall_pts >= unit.keyframe_wall
+        if tp.kind == "video"
+        and tp.wall_pts <= start + WALL_EPSILON
+        and tp.wall_pts >= unit.keyframe_wall
     ]
     return max(shown, default=unit.keyframe_wall)
 
@@ -265,7 +262,7 @@ class _SizeModel:
             # to video frames by their duration.
             tables = 0
             if tp.kind == "video":
-                tables = round(4000 * max(tp.duration, _DEFAULT_FRAME)) + (
+                tables = round(4000 * max(tp.duration, DEFAULT_FRAME_SECONDS)) + (
                     376 if tp.is_keyframe else 0
                 )
             return math.ceil((size + 30) / 184) * 188 + tables
@@ -346,7 +343,7 @@ class _Part:
         packet.stream = stream
         self._output.mux(packet)
         if tp.kind == "video":
-            if tp.wall_pts >= self.origin - _EPS and (
+            if tp.wall_pts >= self.origin - WALL_EPSILON and (
                 self.first_shown is None or tp.wall_pts < self.first_shown
             ):
                 self.first_shown = tp.wall_pts
@@ -361,10 +358,6 @@ class _Part:
         with contextlib.suppress(av.FFmpegError):
             self._output.close()
         self.path.unlink(missing_ok=True)
-
-
-def _wall(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 class ClipWriter:
@@ -393,7 +386,6 @@ class ClipWriter:
         self.file_prefix = file_prefix
         self.max_file_size = max_file_size
         self.control = control
-        self.stopped = False
 
     def write(self, packets: Iterable[TimedPacket], request: ClipRequest) -> list[ProducedFile]:
         selector = _Selector(request, self.control)
@@ -459,7 +451,6 @@ class ClipWriter:
             ) from exc
         finally:
             close_part()
-        self.stopped = selector.stopped
         return produced
 
     def _open_part(self, number: int, unit: _Unit, templates: dict[StreamKind, _Template]) -> _Part:
@@ -468,10 +459,10 @@ class ClipWriter:
         origin = unit.keyframe_wall
         audio_from: float | None = None
         if unit.starts_run:
-            audio_from = unit.keyframe_wall - _EPS
+            audio_from = unit.keyframe_wall - WALL_EPSILON
         if unit.shown_from is not None and self.container in _EDIT_LIST_CONTAINERS:
             origin = unit.shown_from
-            audio_from = unit.shown_from - _EPS
+            audio_from = unit.shown_from - WALL_EPSILON
         return _Part(path, self.container, templates, origin, audio_from)
 
     def _produced(self, part: _Part) -> ProducedFile:
@@ -480,8 +471,8 @@ class ClipWriter:
         return ProducedFile(
             path=part.path,
             origin=self.origin,
-            first_frame=_wall(first),
-            last_frame=_wall(last),
+            first_frame=wall_datetime(first),
+            last_frame=wall_datetime(last),
             mime_type=self.container.mime_type,
         )
 
@@ -492,7 +483,7 @@ class ClipWriter:
         start, end = selector.start, selector.end
         if start is not None and end is not None and end > start:
             fraction = min(1.0, max(0.0, (part.last_shown - start) / (end - start)))
-        self.control.report_progress(fraction, _wall(part.last_shown))
+        self.control.report_progress(fraction, wall_datetime(part.last_shown))
 
 
 def write_clip(

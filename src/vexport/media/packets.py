@@ -9,9 +9,25 @@ care where it came from.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 StreamKind = Literal["video", "audio"]
+
+WALL_EPSILON = 1e-4
+"""Seconds within which two float wall times are the same instant.
+
+POSIX seconds as floats resolve ~0.2 µs today; frames are tens of milliseconds
+apart, so anything closer than this is rounding, not a different frame.
+"""
+
+DEFAULT_FRAME_SECONDS = 0.04
+"""How long a frame shows when its packet carries no duration (25 fps)."""
+
+
+def wall_datetime(seconds: float) -> datetime:
+    """A wall time in POSIX seconds as the aware UTC datetime the rest of vexport uses."""
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 @dataclass(slots=True)

@@ -10,21 +10,24 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
 
-from vexport.media.packets import TimedPacket
+from vexport.media.packets import (
+    DEFAULT_FRAME_SECONDS,
+    WALL_EPSILON,
+    TimedPacket,
+    wall_datetime,
+)
 from vexport.media.plan import ContainerFormat, ExportFailed, ProducedFile
 
 SNAPSHOT_FORMATS = (ContainerFormat.JPEG, ContainerFormat.PNG)
 JPEG_QUALITY = 90
 _TICKS = 1_000_000  # decoder timestamps in µs from the first decoded packet
-_EPS = 1e-4
-_DEFAULT_FRAME = 0.04
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,6 @@ def _codec_of(tp: TimedPacket) -> tuple[str, bytes]:
     return str(context.name), bytes(context.extradata or b"")
 
 
-def _wall(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
-
-
 def write_image(frame: Any, path: Path, container: ContainerFormat) -> None:
     if container not in SNAPSHOT_FORMATS:
         raise ExportFailed(f"{container.value} is not a snapshot format")
@@ -87,7 +86,7 @@ def write_image(frame: Any, path: Path, container: ContainerFormat) -> None:
 
 
 def _produced(path: Path, origin: str, wall: float, container: ContainerFormat) -> ProducedFile:
-    moment = _wall(wall)
+    moment = wall_datetime(wall)
     return ProducedFile(
         path=path,
         origin=origin,
@@ -113,10 +112,10 @@ def archive_snapshot(
     for tp in packets:
         if tp.kind != "video":
             continue
-        if gop and (tp.run != gop[0].run or tp.wall_dts > target + _EPS):
+        if gop and (tp.run != gop[0].run or tp.wall_dts > target + WALL_EPSILON):
             following = tp
             break
-        if tp.is_keyframe and (not gop or tp.wall_pts <= target + _EPS):
+        if tp.is_keyframe and (not gop or tp.wall_pts <= target + WALL_EPSILON):
             gop = [tp]
             codec = _codec_of(tp)
         elif gop:
@@ -127,7 +126,7 @@ def archive_snapshot(
     decoder = _Decoder(*codec)
     shown: _Decoded | None = None
     next_wall: float | None = None
-    frame_duration = gop[-1].duration or _DEFAULT_FRAME
+    frame_duration = gop[-1].duration or DEFAULT_FRAME_SECONDS
     try:
         decoded = [d for tp in gop for d in decoder.decode(tp)] + decoder.decode(None)
     except av.FFmpegError as exc:
@@ -135,7 +134,7 @@ def archive_snapshot(
             f"cannot decode the video of {origin} at {at.isoformat()}: {exc}"
         ) from exc
     for item in sorted(decoded, key=lambda d: d.wall):
-        if item.wall <= target + _EPS:
+        if item.wall <= target + WALL_EPSILON:
             shown = item
         elif next_wall is None:
             next_wall = item.wall
@@ -144,12 +143,12 @@ def archive_snapshot(
     if shown is None:
         first = min(decoded, key=lambda d: d.wall, default=None)
         # The archive starts within half a frame after the instant: that frame is it.
-        if first is not None and first.wall - target <= frame_duration / 2 + _EPS:
+        if first is not None and first.wall - target <= frame_duration / 2 + WALL_EPSILON:
             shown = first
     if shown is None:
         raise ExportFailed(f"no frame of {origin} is shown at {at.isoformat()}")
     shown_until = next_wall if next_wall is not None else shown.wall + frame_duration
-    if target >= shown_until + _EPS:
+    if target >= shown_until + WALL_EPSILON:
         raise ExportFailed(
             f"no frame of {origin} is shown at {at.isoformat()}: the archive has a gap there"
         )
