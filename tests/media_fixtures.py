@@ -8,7 +8,6 @@ the muxers, so that "frame N is at start + N/fps" holds exactly.
 
 Public API (kept stable; other tests depend on it):
 
-- ``ffmpeg_exe() -> str``
 - ``frame_time(start, n, fps=25) -> datetime``
 - ``mean_luma(frame) -> float`` and ``frame_number_from_luma(mean_luma) -> int``
 - ``make_numbered_video(path, seconds, ...) -> Path`` (one plain file)
@@ -29,7 +28,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import av
-import imageio_ffmpeg
+
+from vexport.media.ffmpeg import ffmpeg_binary
 
 WIDTH = 320
 HEIGHT = 180
@@ -38,10 +38,6 @@ LUMA_STEP = 8
 LUMA_PERIOD = 256 // LUMA_STEP  # frames before the grey level repeats
 
 _DASH_NS = "urn:mpeg:dash:schema:mpd:2011"
-
-
-def ffmpeg_exe() -> str:
-    return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
 def frame_time(start: datetime, n: int, fps: int = FPS) -> datetime:
@@ -72,7 +68,7 @@ def frame_number_from_luma(mean_luma: float) -> int:
 
 
 def _run_ffmpeg(args: list[str]) -> None:
-    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args]
+    cmd = [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-y", *args]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"ffmpeg failed ({result.returncode}): {result.stderr.strip()}")

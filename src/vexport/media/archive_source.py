@@ -18,7 +18,7 @@ import heapq
 import math
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
@@ -168,7 +168,7 @@ def _wall_dts(packet: TimedPacket) -> float:
 
 def iter_archive_packets(
     index: ArchiveIndex, start: datetime, end: datetime, reader: StorageReader
-) -> Iterator[TimedPacket]:
+) -> Generator[TimedPacket, None, None]:
     """Packets covering [start, end] in wall-clock decode order, from a keyframe at or before start.
 
     Video stops at the last frame that decodes by ``end``; audio continues to

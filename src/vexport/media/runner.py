@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from datetime import datetime, timedelta
 
 import av
@@ -202,8 +203,8 @@ def _archive_snapshot(
     at = plan.start
     if not index.segments_between(at, at):
         raise ExportFailed(f"no archive for {source.origin} at {format_timestamp(at)}")
-    packets = iter_archive_packets(index, at, at + _SNAPSHOT_LOOKAHEAD, reader)
-    try:
+    # Closing the generator stops it reading segments past the snapshot.
+    with closing(iter_archive_packets(index, at, at + _SNAPSHOT_LOOKAHEAD, reader)) as packets:
         return archive_snapshot(
             packets,
             at,
@@ -211,10 +212,6 @@ def _archive_snapshot(
             container=plan.container,
             path=plan.output_dir / f"{prefix}.{plan.container.value}",
         )
-    finally:
-        close = getattr(packets, "close", None)
-        if close is not None:
-            close()
 
 
 def _live_input(

@@ -10,7 +10,7 @@ to queue: the export can only fail for reasons of the media itself.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from google.protobuf.message import Message
@@ -102,7 +102,7 @@ def validate_options(options: pb.Options, catalog: Catalog, agents: list[str]) -
 
     return ValidatedRequest(
         kind=kind,
-        sources=_unique_names(sources),
+        sources=sources,
         container=container,
         agent=agent,
         start=start,
@@ -112,17 +112,6 @@ def validate_options(options: pb.Options, catalog: Catalog, agents: list[str]) -
         file_stem=file_stem,
         timezone_minutes=timezone,
     )
-
-
-def _unique_names(sources: tuple[SourcePlan, ...]) -> tuple[SourcePlan, ...]:
-    """Each source writes its own files, so no two may share a file-name label."""
-    seen: set[str] = set()
-    unique: list[SourcePlan] = []
-    for index, source in enumerate(sources):
-        name = source.name if source.name not in seen else f"{source.name}-{index + 1}"
-        seen.add(name)
-        unique.append(replace(source, name=name))
-    return tuple(unique)
 
 
 def _agent(access_point: str, agents: list[str]) -> str:

@@ -34,6 +34,7 @@ from typing import Literal
 
 from vexport.redact import redact_url
 from vexport.sources.storage import StorageError, StorageReader, resolve_url
+from vexport.timeutil import TimestampError, parse_timestamp
 
 __all__ = [
     "GAP_TOLERANCE",
@@ -194,14 +195,9 @@ def _master_variant(text: str, url: str) -> str | None:
 
 def _parse_pdt(value: str, url: str) -> datetime:
     try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ArchiveError(
-            f"{redact_url(url)}: EXT-X-PROGRAM-DATE-TIME {value!r} is not ISO 8601"
-        ) from None
-    if moment.tzinfo is None:
-        raise ArchiveError(f"{redact_url(url)}: EXT-X-PROGRAM-DATE-TIME {value!r} has no time zone")
-    return moment.astimezone(UTC)
+        return parse_timestamp(value)
+    except TimestampError as exc:
+        raise ArchiveError(f"{redact_url(url)}: EXT-X-PROGRAM-DATE-TIME {exc}") from None
 
 
 @dataclass
