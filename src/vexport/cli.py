@@ -368,7 +368,3 @@ def client_download(
         raise typer.Exit(1)
     for item in files:
         _download(stub, session_id, item.path, item.size, out)
-
-
-if __name__ == "__main__":
-    main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import grpc
 
 from vexport.app import App
 from vexport.config import Settings, load_settings
+from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
 from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
 from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2_grpc as spb_grpc
 
@@ -91,6 +93,18 @@ def running_server(settings: Settings) -> Iterator[RunningServer]:
         yield server
     finally:
         server.stop()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on, for servers started as subprocesses."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_session(stub: spb_grpc.ExportServiceStub, options: pb.Options) -> str:
+    request = spb.StartSessionRequest(session_options=options)
+    return stub.StartSession(request).started_session_id
 
 
 def wait_completed(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,15 +10,11 @@ from pathlib import Path
 
 import av
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.api.harness import free_port
 
 
 def test_demo_camera_exports_a_playable_clip_with_the_readme_command(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("VEXPORT_")}
     env.update(
         VEXPORT_SERVER__GRPC=f"127.0.0.1:{port}",
@@ -27,7 +22,7 @@ def test_demo_camera_exports_a_playable_clip_with_the_readme_command(tmp_path: P
         VEXPORT_TARGET=f"127.0.0.1:{port}",
     )
     server = subprocess.Popen(
-        [sys.executable, "-m", "vexport.cli", "serve"],
+        [sys.executable, "-m", "vexport", "serve"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -45,7 +40,7 @@ def test_demo_camera_exports_a_playable_clip_with_the_readme_command(tmp_path: P
             _, err = server.communicate(timeout=20)
             raise AssertionError(f"the demo camera recorded nothing: {err.decode()[-2000:]}")
         client = subprocess.run(
-            [sys.executable, "-m", "vexport.cli", "client", "start", "--origin", "demo/camera1",
+            [sys.executable, "-m", "vexport", "client", "start", "--origin", "demo/camera1",
              "--last", "4s", "--out", str(tmp_path / "exports")],
             env=env, capture_output=True, text=True, timeout=60,
         )  # fmt: skip

@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from tests.api.conftest import ARCHIVE_START, CAMERA, CAMERA2, FPS, LIVE
-from tests.api.harness import RunningServer, download, wait_completed
+from tests.api.harness import RunningServer, download, start_session, wait_completed
 from tests.api.options import archive_clip, archive_snapshot, live_clip, live_snapshot
 from tests.media_fixtures import frame_number_from_luma, mean_luma
 from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
@@ -37,10 +37,6 @@ def _expected_number(moment_offset: float) -> int:
     return round(moment_offset * FPS) % 32
 
 
-def _start(stub, options: pb.Options) -> str:  # type: ignore[no-untyped-def]
-    return stub.StartSession(spb.StartSessionRequest(session_options=options)).started_session_id
-
-
 @pytest.mark.parametrize(
     ("fmt", "container_name", "mime"),
     [
@@ -57,7 +53,7 @@ def test_archive_clip_covers_request_and_downloads_intact(
     stub = server.stub()
     start = ARCHIVE_START + timedelta(seconds=3.3)
     end = ARCHIVE_START + timedelta(seconds=6.1)
-    session_id = _start(stub, archive_clip(CAMERA, start, end, fmt))
+    session_id = start_session(stub, archive_clip(CAMERA, start, end, fmt))
     state = wait_completed(stub, session_id)
     assert state.result.succeeded, state.error
     assert state.state == spb.S_COMPLETED
@@ -92,7 +88,7 @@ def test_mp4_clip_starts_at_requested_frame(server: RunningServer) -> None:
     stub = server.stub()
     start = ARCHIVE_START + timedelta(seconds=4.52)  # mid-GOP, on frame 113
     end = ARCHIVE_START + timedelta(seconds=5.5)
-    session_id = _start(stub, archive_clip(CAMERA, start, end))
+    session_id = start_session(stub, archive_clip(CAMERA, start, end))
     state = wait_completed(stub, session_id)
     assert state.result.succeeded, state.error
     file = state.result.files[0]
@@ -104,7 +100,7 @@ def test_mp4_clip_starts_at_requested_frame(server: RunningServer) -> None:
 
 def test_resumed_download_returns_the_rest_of_the_file(server: RunningServer) -> None:
     stub = server.stub()
-    session_id = _start(
+    session_id = start_session(
         stub,
         archive_clip(
             CAMERA, ARCHIVE_START + timedelta(seconds=1), ARCHIVE_START + timedelta(seconds=5)
@@ -127,7 +123,7 @@ def test_max_file_size_splits_into_contiguous_playable_parts(server: RunningServ
     start = ARCHIVE_START + timedelta(seconds=0.5)
     end = ARCHIVE_START + timedelta(seconds=10.5)
     limit = 48 * 1024
-    session_id = _start(stub, archive_clip(CAMERA, start, end, max_file_size=limit))
+    session_id = start_session(stub, archive_clip(CAMERA, start, end, max_file_size=limit))
     state = wait_completed(stub, session_id)
     assert state.result.succeeded, state.error
     files = state.result.files
@@ -153,7 +149,9 @@ def test_max_file_size_splits_into_contiguous_playable_parts(server: RunningServ
 def test_each_source_gets_its_own_files(server: RunningServer) -> None:
     stub = server.stub()
     start = ARCHIVE_START + timedelta(seconds=2)
-    session_id = _start(stub, archive_clip([CAMERA, CAMERA2], start, start + timedelta(seconds=2)))
+    session_id = start_session(
+        stub, archive_clip([CAMERA, CAMERA2], start, start + timedelta(seconds=2))
+    )
     state = wait_completed(stub, session_id)
     assert state.result.succeeded, state.error
     assert len(state.result.files) == 2
@@ -168,7 +166,7 @@ def test_archive_snapshot_is_the_frame_at_the_requested_time(
 ) -> None:
     stub = server.stub()
     offset = 7.24  # frame 181
-    session_id = _start(
+    session_id = start_session(
         stub, archive_snapshot(CAMERA, ARCHIVE_START + timedelta(seconds=offset), fmt)
     )
     state = wait_completed(stub, session_id)
@@ -190,7 +188,7 @@ def test_archive_snapshot_is_the_frame_at_the_requested_time(
 def test_archive_clip_outside_the_archive_fails_with_reason(server: RunningServer) -> None:
     stub = server.stub()
     start = ARCHIVE_START - timedelta(hours=1)
-    session_id = _start(stub, archive_clip(CAMERA, start, start + timedelta(seconds=5)))
+    session_id = start_session(stub, archive_clip(CAMERA, start, start + timedelta(seconds=5)))
     state = wait_completed(stub, session_id)
     assert state.state == spb.S_COMPLETED
     assert not state.result.succeeded
@@ -199,7 +197,7 @@ def test_archive_clip_outside_the_archive_fails_with_reason(server: RunningServe
 
 def test_live_clip_for_a_duration(server: RunningServer, tmp_path: Path) -> None:
     stub = server.stub()
-    session_id = _start(stub, live_clip(LIVE, 2.0, pb.StreamType.MKV))
+    session_id = start_session(stub, live_clip(LIVE, 2.0, pb.StreamType.MKV))
     state = wait_completed(stub, session_id, timeout=30)
     assert state.result.succeeded, state.error
     (file,) = state.result.files
@@ -218,7 +216,7 @@ def test_live_clip_until_stopped(server: RunningServer) -> None:
     import time
 
     stub = server.stub()
-    session_id = _start(stub, live_clip(LIVE, None))
+    session_id = start_session(stub, live_clip(LIVE, None))
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         state = stub.GetSessionState(spb.GetSessionStateRequest(session_id=session_id))
@@ -237,7 +235,7 @@ def test_live_clip_until_stopped(server: RunningServer) -> None:
 
 def test_live_snapshot_is_a_decodable_frame(server: RunningServer) -> None:
     stub = server.stub()
-    session_id = _start(stub, live_snapshot(LIVE, pb.SnapshotType.PNG))
+    session_id = start_session(stub, live_snapshot(LIVE, pb.SnapshotType.PNG))
     state = wait_completed(stub, session_id, timeout=30)
     assert state.result.succeeded, state.error
     (file,) = state.result.files
@@ -250,7 +248,7 @@ def test_live_snapshot_is_a_decodable_frame(server: RunningServer) -> None:
 def test_destroy_deletes_files_and_answers_removed(server: RunningServer) -> None:
     stub = server.stub()
     start = ARCHIVE_START + timedelta(seconds=1)
-    session_id = _start(stub, archive_clip(CAMERA, start, start + timedelta(seconds=1)))
+    session_id = start_session(stub, archive_clip(CAMERA, start, start + timedelta(seconds=1)))
     state = wait_completed(stub, session_id)
     path = state.result.files[0].path
     stub.DestroySession(spb.DestroySessionRequest(session_id=session_id))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -19,15 +18,19 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from tests.api.conftest import ARCHIVE_START, CAMERA, LIVE, sources
-from tests.api.harness import RunningServer, download, make_settings, running_server, wait_completed
+from tests.api.harness import (
+    RunningServer,
+    download,
+    free_port,
+    make_settings,
+    running_server,
+    start_session,
+    wait_completed,
+)
 from tests.api.options import archive_clip, archive_snapshot, live_clip
 from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _start(stub, options) -> str:  # type: ignore[no-untyped-def]
-    return stub.StartSession(spb.StartSessionRequest(session_options=options)).started_session_id
 
 
 def _list_all(stub, page_size: int) -> list[list[str]]:  # type: ignore[no-untyped-def]
@@ -50,7 +53,7 @@ def test_list_sessions_pages_are_complete_newest_first_and_stable(
     with running_server(settings) as server:
         stub = server.stub()
         ids = [
-            _start(stub, archive_snapshot(CAMERA, ARCHIVE_START + timedelta(seconds=1 + i)))
+            start_session(stub, archive_snapshot(CAMERA, ARCHIVE_START + timedelta(seconds=1 + i)))
             for i in range(7)
         ]
         pages = _list_all(stub, 3)
@@ -59,7 +62,9 @@ def test_list_sessions_pages_are_complete_newest_first_and_stable(
 
         # A session started between two pages does not shift the next page.
         (first,) = list(stub.ListSessions(spb.ListSessionsRequest(page_size=3)))
-        newcomer = _start(stub, archive_snapshot(CAMERA, ARCHIVE_START + timedelta(seconds=2)))
+        newcomer = start_session(
+            stub, archive_snapshot(CAMERA, ARCHIVE_START + timedelta(seconds=2))
+        )
         (second,) = list(
             stub.ListSessions(
                 spb.ListSessionsRequest(page_size=3, page_token=first.next_page_token)
@@ -86,7 +91,7 @@ def test_watchdog_stops_a_session_nobody_polls(tmp_path: Path, archive_playlist:
     )
     with running_server(settings) as server:
         stub = server.stub()
-        session_id = _start(stub, live_clip(LIVE, None))
+        session_id = start_session(stub, live_clip(LIVE, None))
         time.sleep(6)  # no GetSessionState meanwhile
         state = stub.GetSessionState(
             spb.GetSessionStateRequest(session_id=session_id)
@@ -105,8 +110,8 @@ def test_retention_removes_files_unless_the_client_keeps_polling(
     with running_server(settings) as server:
         stub = server.stub()
         start = ARCHIVE_START + timedelta(seconds=1)
-        kept = _start(stub, archive_clip(CAMERA, start, start + timedelta(seconds=1)))
-        dropped = _start(stub, archive_clip(CAMERA, start, start + timedelta(seconds=1)))
+        kept = start_session(stub, archive_clip(CAMERA, start, start + timedelta(seconds=1)))
+        dropped = start_session(stub, archive_clip(CAMERA, start, start + timedelta(seconds=1)))
         wait_completed(stub, kept)
         wait_completed(stub, dropped)
         for _ in range(12):  # 3 s of polling one of them
@@ -144,15 +149,9 @@ def test_own_service_name_runs_a_session(server: RunningServer) -> None:
 
     stub = own.ExportServiceStub(server.channel())
     start = ARCHIVE_START + timedelta(seconds=2)
-    session_id = _start(stub, archive_snapshot(CAMERA, start))
+    session_id = start_session(stub, archive_snapshot(CAMERA, start))
     state = wait_completed(stub, session_id)  # type: ignore[arg-type]
     assert state.result.succeeded, state.error
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _write_config(path: Path, data_dir: Path, port: int, playlist: Path) -> None:
@@ -187,7 +186,7 @@ def _write_config(path: Path, data_dir: Path, port: int, playlist: Path) -> None
 def _serve(config: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "vexport.cli", "serve", "--config", str(config)],
+        [sys.executable, "-m", "vexport", "serve", "--config", str(config)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -208,7 +207,7 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes]) -> grpc.Channel:
 def test_sessions_survive_a_restart(tmp_path: Path, archive_playlist: Path) -> None:
     from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2_grpc as spb_grpc
 
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "vexport.toml"
     _write_config(config, tmp_path / "data", port, archive_playlist)
 
@@ -216,10 +215,10 @@ def test_sessions_survive_a_restart(tmp_path: Path, archive_playlist: Path) -> N
     try:
         stub = spb_grpc.ExportServiceStub(_wait_ready(port, process))
         start = ARCHIVE_START + timedelta(seconds=1)
-        done = _start(stub, archive_clip(CAMERA, start, start + timedelta(seconds=2)))
+        done = start_session(stub, archive_clip(CAMERA, start, start + timedelta(seconds=2)))
         done_state = wait_completed(stub, done)
         assert done_state.result.succeeded, done_state.error
-        running = _start(stub, live_clip(LIVE, None))
+        running = start_session(stub, live_clip(LIVE, None))
         time.sleep(1.0)
     finally:
         process.send_signal(signal.SIGKILL)  # a crash, not a clean shutdown
