@@ -80,6 +80,10 @@ class DemoConfig(BaseModel):
 
 class MediaConfig(BaseModel):
     ffmpeg: str | None = None
+    # Privacy masks: "mosaic" (pixelation) or a solid colour "#RRGGBB".
+    mask_fill: str = Field(default="mosaic", pattern=r"^(mosaic|#[0-9A-Fa-f]{6})$")
+    # Mosaic cell size, as a fraction of the frame's shorter side.
+    mosaic_cell: float = Field(default=0.05, gt=0, le=0.5)
 
 
 DEFAULT_AGENT = "hosts/local/MMExportAgent.1"

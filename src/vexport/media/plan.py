@@ -7,13 +7,19 @@ sides be tested alone and lets a plan travel to a remote worker as JSON.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from vexport.media.rendering import Rendering
 from vexport.timeutil import format_timestamp, parse_timestamp
+
+if TYPE_CHECKING:
+    from vexport.media.pdf import PdfLayout
+    from vexport.media.privacy import Privacy
+    from vexport.media.text import TextOverlay
 
 
 class ExportKind(StrEnum):
@@ -41,6 +47,7 @@ class ContainerFormat(StrEnum):
     MOV = "mov"
     JPEG = "jpg"
     PNG = "png"
+    PDF = "pdf"
 
     @property
     def mime_type(self) -> str:
@@ -60,6 +67,7 @@ _MIME = {
     ContainerFormat.MOV: "video/quicktime",
     ContainerFormat.JPEG: "image/jpeg",
     ContainerFormat.PNG: "image/png",
+    ContainerFormat.PDF: "application/pdf",
 }
 _MUXER = {
     ContainerFormat.MP4: "mp4",
@@ -69,6 +77,7 @@ _MUXER = {
     ContainerFormat.MOV: "mov",
     ContainerFormat.JPEG: "image2",
     ContainerFormat.PNG: "image2",
+    ContainerFormat.PDF: "pdf",
 }
 
 
@@ -85,6 +94,32 @@ class SourcePlan:
     name: str
     live_url: str | None = None
     archive_url: str | None = None
+    text: TextOverlay | None = None
+    privacy: Privacy | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "name": self.name,
+            "live_url": self.live_url,
+            "archive_url": self.archive_url,
+            "text": self.text.to_json() if self.text else None,
+            "privacy": self.privacy.to_json() if self.privacy else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SourcePlan:
+        from vexport.media.privacy import Privacy
+        from vexport.media.text import TextOverlay
+
+        return cls(
+            origin=data["origin"],
+            name=data["name"],
+            live_url=data.get("live_url"),
+            archive_url=data.get("archive_url"),
+            text=TextOverlay.from_json(data["text"]) if data.get("text") else None,
+            privacy=Privacy.from_json(data["privacy"]) if data.get("privacy") else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -105,23 +140,36 @@ class ExportPlan:
     # Live input: pause before reopening a dropped input.
     reconnect_delay_seconds: float = 1.0
     file_stem: str = "export"
+    rendering: Rendering = field(default_factory=Rendering)
+    # PDF snapshots: the page layout.
+    pdf: PdfLayout | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["kind"] = self.kind.value
-        data["container"] = self.container.value
-        data["output_dir"] = str(self.output_dir)
-        data["start"] = format_timestamp(self.start) if self.start else None
-        data["end"] = format_timestamp(self.end) if self.end else None
-        data["sources"] = [asdict(s) for s in self.sources]
-        return data
+        return {
+            "kind": self.kind.value,
+            "sources": [s.to_json() for s in self.sources],
+            "container": self.container.value,
+            "output_dir": str(self.output_dir),
+            "start": format_timestamp(self.start) if self.start else None,
+            "end": format_timestamp(self.end) if self.end else None,
+            "duration_seconds": self.duration_seconds,
+            "max_file_size": self.max_file_size,
+            "snapshot_wait_seconds": self.snapshot_wait_seconds,
+            "reconnect_delay_seconds": self.reconnect_delay_seconds,
+            "file_stem": self.file_stem,
+            "rendering": self.rendering.to_json(),
+            "pdf": self.pdf.to_json() if self.pdf else None,
+            "extra": dict(self.extra),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ExportPlan:
+        from vexport.media.pdf import PdfLayout
+
         return cls(
             kind=ExportKind(data["kind"]),
-            sources=tuple(SourcePlan(**s) for s in data["sources"]),
+            sources=tuple(SourcePlan.from_json(s) for s in data["sources"]),
             container=ContainerFormat(data["container"]),
             output_dir=Path(data["output_dir"]),
             start=parse_timestamp(data["start"]) if data.get("start") else None,
@@ -131,6 +179,8 @@ class ExportPlan:
             snapshot_wait_seconds=data.get("snapshot_wait_seconds", 10.0),
             reconnect_delay_seconds=data.get("reconnect_delay_seconds", 1.0),
             file_stem=data.get("file_stem", "export"),
+            rendering=Rendering.from_json(data.get("rendering")),
+            pdf=PdfLayout.from_json(data["pdf"]) if data.get("pdf") else None,
             extra=data.get("extra", {}),
         )
 
