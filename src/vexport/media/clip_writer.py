@@ -205,7 +205,7 @@ def _shown_from(unit: _Unit, start: float | None) -> float:
     return max(shown, default=unit.keyframe_wall)
 
 
-class _Template:
+class StreamTemplate:
     """An input stream's codec parameters, copied while its demuxer is still open.
 
     Sources close demuxers as soon as their packets are out (one per archive
@@ -216,9 +216,12 @@ class _Template:
 
     def __init__(self, stream: Any) -> None:
         self.rate: Fraction | None = None
+        self.width = self.height = 0
         if stream.type == "video":
             rate = stream.average_rate or stream.guessed_rate
             self.rate = Fraction(rate) if rate else None
+            self.width = int(stream.codec_context.width or 0)
+            self.height = int(stream.codec_context.height or 0)
         self.codec_name: str = stream.codec_context.name
         self.extradata = bytes(stream.codec_context.extradata or b"")
         last_error: Exception | None = None
@@ -242,7 +245,9 @@ class _SizeModel:
     bounded from its layout and checked against real files in the tests.
     """
 
-    def __init__(self, container: ContainerFormat, templates: dict[StreamKind, _Template]) -> None:
+    def __init__(
+        self, container: ContainerFormat, templates: dict[StreamKind, StreamTemplate]
+    ) -> None:
         self.container = container
         extradata = sum(len(t.extradata) for t in templates.values())
         fixed = {
@@ -289,7 +294,7 @@ class _Part:
         self,
         path: Path,
         container: ContainerFormat,
-        templates: dict[StreamKind, _Template],
+        templates: dict[StreamKind, StreamTemplate],
         origin: float,
         audio_from: float | None,
     ) -> None:
@@ -309,6 +314,9 @@ class _Part:
                     # AVI counts frames: its time base must be one frame, or the muxer
                     # pads every tick between two frames with an empty chunk.
                     stream.time_base = 1 / (template.rate or Fraction(25))
+                if container in _EDIT_LIST_CONTAINERS and template.codec_name == "hevc":
+                    # Apple players play H.265 in MP4/MOV only under the hvc1 tag.
+                    stream.codec_context.codec_tag = "hvc1"
                 if (
                     container is ContainerFormat.AVI
                     and template.codec_name == "aac"
@@ -389,7 +397,7 @@ class ClipWriter:
 
     def write(self, packets: Iterable[TimedPacket], request: ClipRequest) -> list[ProducedFile]:
         selector = _Selector(request, self.control)
-        templates: dict[StreamKind, _Template] = {}
+        templates: dict[StreamKind, StreamTemplate] = {}
         produced: list[ProducedFile] = []
         part: _Part | None = None
         model: _SizeModel | None = None
@@ -407,7 +415,7 @@ class ClipWriter:
             # The first stream of each kind is the template of the output streams.
             for tp in stream_packets:
                 if tp.kind not in templates:
-                    templates[tp.kind] = _Template(tp.stream)
+                    templates[tp.kind] = StreamTemplate(tp.stream)
                 yield tp
 
         try:
@@ -453,7 +461,9 @@ class ClipWriter:
             close_part()
         return produced
 
-    def _open_part(self, number: int, unit: _Unit, templates: dict[StreamKind, _Template]) -> _Part:
+    def _open_part(
+        self, number: int, unit: _Unit, templates: dict[StreamKind, StreamTemplate]
+    ) -> _Part:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         path = self.output_dir / f"{self.file_prefix}_{number:03d}.{self.container.value}"
         origin = unit.keyframe_wall

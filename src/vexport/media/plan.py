@@ -141,6 +141,8 @@ class ExportPlan:
     reconnect_delay_seconds: float = 1.0
     file_stem: str = "export"
     rendering: Rendering = field(default_factory=Rendering)
+    # UTC offset for text that has none of its own (PDF timestamps).
+    timezone_minutes: int = 0
     # PDF snapshots: the page layout.
     pdf: PdfLayout | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -159,6 +161,7 @@ class ExportPlan:
             "reconnect_delay_seconds": self.reconnect_delay_seconds,
             "file_stem": self.file_stem,
             "rendering": self.rendering.to_json(),
+            "timezone_minutes": self.timezone_minutes,
             "pdf": self.pdf.to_json() if self.pdf else None,
             "extra": dict(self.extra),
         }
@@ -180,6 +183,7 @@ class ExportPlan:
             reconnect_delay_seconds=data.get("reconnect_delay_seconds", 1.0),
             file_stem=data.get("file_stem", "export"),
             rendering=Rendering.from_json(data.get("rendering")),
+            timezone_minutes=int(data.get("timezone_minutes", 0)),
             pdf=PdfLayout.from_json(data["pdf"]) if data.get("pdf") else None,
             extra=data.get("extra", {}),
         )

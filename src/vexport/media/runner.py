@@ -9,21 +9,45 @@ producing its own files.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import av
 
 from vexport.media.archive_source import iter_archive_packets
 from vexport.media.clip_writer import CLIP_CONTAINERS, ClipRequest, write_clip
 from vexport.media.control import JobControl
-from vexport.media.plan import ExportFailed, ExportKind, ExportPlan, ProducedFile, SourcePlan
-from vexport.media.snapshot import SNAPSHOT_FORMATS, archive_snapshot, live_snapshot
+from vexport.media.ffmpeg import ffmpeg_binary
+from vexport.media.packets import TimedPacket, wall_datetime
+from vexport.media.pdf import PdfLayout, write_pdf
+from vexport.media.pixels import pixel_chain, render_still
+from vexport.media.plan import (
+    ContainerFormat,
+    ExportFailed,
+    ExportKind,
+    ExportPlan,
+    ProducedFile,
+    SourcePlan,
+)
+from vexport.media.rendering import AudioCodec, audio_only_reencode, reencode_reasons
+from vexport.media.snapshot import (
+    SNAPSHOT_FORMATS,
+    StillWriter,
+    archive_snapshot,
+    live_snapshot,
+    write_image,
+)
+from vexport.media.text import add_soft_subtitles, format_wall
+from vexport.media.transcode import TranscodeJob, Transcoder, WallMap
 from vexport.sources.archive_index import ArchiveError, ArchiveIndex, load_archive_index
 from vexport.sources.live import LiveInput
 from vexport.sources.storage import StorageError, StorageReader, default_reader
@@ -125,9 +149,9 @@ def _run_source(
 ) -> list[ProducedFile]:
     try:
         if plan.kind is ExportKind.ARCHIVE_CLIP:
-            return _archive_clip(plan, source, prefix, control, reader)
+            return _archive_clip(plan, source, prefix, control, reader, ffmpeg)
         if plan.kind is ExportKind.ARCHIVE_SNAPSHOT:
-            return [_archive_snapshot(plan, source, prefix, reader)]
+            return [_archive_snapshot(plan, source, prefix, reader, ffmpeg)]
         if plan.kind is ExportKind.LIVE_CLIP:
             return _live_clip(plan, source, prefix, control, ffmpeg)
         return [_live_snapshot(plan, source, prefix, control, ffmpeg)]
@@ -159,7 +183,12 @@ def _load_index(source: SourcePlan, reader: StorageReader) -> ArchiveIndex:
 
 
 def _archive_clip(
-    plan: ExportPlan, source: SourcePlan, prefix: str, control: JobControl, reader: StorageReader
+    plan: ExportPlan,
+    source: SourcePlan,
+    prefix: str,
+    control: JobControl,
+    reader: StorageReader,
+    ffmpeg: str | None,
 ) -> list[ProducedFile]:
     if plan.start is None or plan.end is None:
         raise ExportFailed("an archive clip needs a start and an end")
@@ -179,23 +208,173 @@ def _archive_clip(
             format_timestamp(gap.start),
             format_timestamp(gap.end),
         )
-    files = write_clip(
+    files = _write_source_clip(
+        plan,
+        source,
         iter_archive_packets(index, plan.start, plan.end, reader),
         ClipRequest(start=plan.start.timestamp(), end=plan.end.timestamp()),
-        origin=source.origin,
-        container=plan.container,
-        output_dir=plan.output_dir,
-        file_prefix=prefix,
-        max_file_size=plan.max_file_size,
-        control=control,
+        prefix,
+        control,
+        ffmpeg,
     )
     if not files and not control.stop_requested():
         raise missing
     return files
 
 
+def _write_source_clip(
+    plan: ExportPlan,
+    source: SourcePlan,
+    packets: Iterable[TimedPacket],
+    request: ClipRequest,
+    prefix: str,
+    control: JobControl,
+    ffmpeg: str | None,
+) -> list[ProducedFile]:
+    """Copy or re-encode one source's packets into clip files, as the plan says."""
+    binary = ffmpeg_binary(ffmpeg)
+    with tempfile.TemporaryDirectory(prefix="vexport-") as workdir:
+        packets, request, wall_map = _processed(
+            plan, source, packets, request, binary, Path(workdir)
+        )
+        files = write_clip(
+            packets,
+            request,
+            origin=source.origin,
+            container=plan.container,
+            output_dir=plan.output_dir,
+            file_prefix=prefix,
+            max_file_size=plan.max_file_size,
+            control=control,
+        )
+    if wall_map is not None and wall_map.lapse is not None:
+        files = [_true_times(f, wall_map) for f in files]
+    text = source.text
+    if text is not None and text.soft_subtitles:
+        for file in files:
+            add_soft_subtitles(
+                file.path,
+                plan.container,
+                text,
+                first_frame=file.first_frame.timestamp(),
+                last_frame=file.last_frame.timestamp(),
+                ffmpeg=binary,
+            )
+    return files
+
+
+def _processed(
+    plan: ExportPlan,
+    source: SourcePlan,
+    packets: Iterable[TimedPacket],
+    request: ClipRequest,
+    ffmpeg: str,
+    workdir: Path,
+) -> tuple[Iterable[TimedPacket], ClipRequest, WallMap | None]:
+    """The packets the clip writer gets: copied, re-encoded, or without audio.
+
+    This is where DESIGN.md section 6's rule is applied: stream copy unless
+    ``reencode_reasons`` names something that needs new pixels or a new codec.
+    """
+    rendering = plan.rendering
+    chain = pixel_chain(source)
+    reasons = reencode_reasons(
+        rendering,
+        burns_text=chain is not None and chain.text is not None,
+        changes_pixels=chain is not None and chain.privacy is not None,
+    )
+    if reasons:
+        log.info("%s: re-encoding the video: %s", source.origin, "; ".join(reasons))
+        transcoder = Transcoder(
+            TranscodeJob(
+                rendering=rendering,
+                start=request.start,
+                end=request.end,
+                duration=request.duration,
+                pixel_filters=chain,
+            ),
+            ffmpeg=ffmpeg,
+            workdir=workdir,
+        )
+        lapse = rendering.time_lapse is not None
+        # The transcoder trims exactly; a time-lapse output has its own clock.
+        trimmed = ClipRequest(
+            end=None if lapse else request.end, duration=None if lapse else request.duration
+        )
+        return transcoder.packets(packets), trimmed, transcoder.wall_map
+    if rendering.audio.codec is AudioCodec.NONE:
+        log.info("%s: stream copy without audio", source.origin)
+        return (tp for tp in packets if tp.kind == "video"), request, None
+    if audio_only_reencode(rendering):
+        log.info("%s: stream copy of the video, audio re-encoded", source.origin)
+        transcoder = Transcoder(
+            TranscodeJob(
+                rendering=rendering, end=request.end, duration=request.duration, copy_video=True
+            ),
+            ffmpeg=ffmpeg,
+            workdir=workdir,
+        )
+        return transcoder.packets(packets), request, None
+    return packets, request, None
+
+
+def _true_times(file: ProducedFile, wall_map: WallMap) -> ProducedFile:
+    """A time-lapse file's first and last frame in the original time."""
+    return dataclasses.replace(
+        file,
+        first_frame=wall_datetime(wall_map(file.first_frame.timestamp())),
+        last_frame=wall_datetime(wall_map(file.last_frame.timestamp())),
+    )
+
+
+def _still_writer(plan: ExportPlan, source: SourcePlan, ffmpeg: str | None) -> StillWriter | None:
+    """How a snapshot's frame becomes its file, when it is more than a plain image."""
+    chain = pixel_chain(source)
+    if chain is None and plan.container is not ContainerFormat.PDF:
+        return None
+    binary = ffmpeg_binary(ffmpeg)
+
+    def write(frame: Any, wall: float, path: Path) -> None:
+        with tempfile.TemporaryDirectory(prefix="vexport-") as tmp:
+            workdir = Path(tmp)
+            image = workdir / "frame.png"
+            write_image(frame, image, ContainerFormat.PNG)
+            if chain is not None:
+                target = workdir / "drawn.png" if plan.container is ContainerFormat.PDF else path
+                still_format = (
+                    ContainerFormat.PNG if plan.container is ContainerFormat.PDF else plan.container
+                )
+                render_still(
+                    image,
+                    target,
+                    chain,
+                    width=frame.width,
+                    height=frame.height,
+                    wall=wall,
+                    container=still_format,
+                    ffmpeg=binary,
+                    workdir=workdir,
+                )
+                image = target
+            if plan.container is ContainerFormat.PDF:
+                text = source.text
+                write_pdf(
+                    image,
+                    path,
+                    plan.pdf or PdfLayout(),
+                    comment=text.comment if text else "",
+                    timestamp_text=format_wall(
+                        wall,
+                        (text.timestamp_format if text else None) or "",
+                        text.timezone_minutes if text else plan.timezone_minutes,
+                    ),
+                )
+
+    return write
+
+
 def _archive_snapshot(
-    plan: ExportPlan, source: SourcePlan, prefix: str, reader: StorageReader
+    plan: ExportPlan, source: SourcePlan, prefix: str, reader: StorageReader, ffmpeg: str | None
 ) -> ProducedFile:
     if plan.start is None:
         raise ExportFailed("an archive snapshot needs a time")
@@ -211,6 +390,7 @@ def _archive_snapshot(
             origin=source.origin,
             container=plan.container,
             path=plan.output_dir / f"{prefix}.{plan.container.value}",
+            write=_still_writer(plan, source, ffmpeg),
         )
 
 
@@ -267,15 +447,14 @@ def _live_clip(
 
         unwatch = _watch(live, control, deadline)
         try:
-            return write_clip(
+            return _write_source_clip(
+                plan,
+                source,
                 live.packets(),
                 ClipRequest(duration=duration),
-                origin=source.origin,
-                container=plan.container,
-                output_dir=plan.output_dir,
-                file_prefix=prefix,
-                max_file_size=plan.max_file_size,
-                control=control,
+                prefix,
+                control,
+                ffmpeg,
             )
         finally:
             unwatch()
@@ -296,6 +475,7 @@ def _live_snapshot(
                 container=plan.container,
                 path=plan.output_dir / f"{prefix}.{plan.container.value}",
                 wait_seconds=wait,
+                write=_still_writer(plan, source, ffmpeg),
             )
         except ExportFailed as exc:
             if control.stop_requested():

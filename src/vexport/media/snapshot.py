@@ -8,7 +8,7 @@ before it. A live snapshot is simply the first frame the input can decode.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -25,7 +25,7 @@ from vexport.media.packets import (
 )
 from vexport.media.plan import ContainerFormat, ExportFailed, ProducedFile
 
-SNAPSHOT_FORMATS = (ContainerFormat.JPEG, ContainerFormat.PNG)
+SNAPSHOT_FORMATS = (ContainerFormat.JPEG, ContainerFormat.PNG, ContainerFormat.PDF)
 JPEG_QUALITY = 90
 _TICKS = 1_000_000  # decoder timestamps in µs from the first decoded packet
 
@@ -74,6 +74,10 @@ def _codec_of(tp: TimedPacket) -> tuple[str, bytes]:
     return str(context.name), bytes(context.extradata or b"")
 
 
+# (decoded frame, its wall time, where) -> the file; the runner swaps in drawing and PDF.
+StillWriter = Callable[[Any, float, Path], None]
+
+
 def write_image(frame: Any, path: Path, container: ContainerFormat) -> None:
     if container not in SNAPSHOT_FORMATS:
         raise ExportFailed(f"{container.value} is not a snapshot format")
@@ -83,6 +87,16 @@ def write_image(frame: Any, path: Path, container: ContainerFormat) -> None:
         image.save(path, format="JPEG", quality=JPEG_QUALITY)
     else:
         image.save(path, format="PNG")
+
+
+def _write(
+    write: StillWriter | None, frame: Any, wall: float, path: Path, container: ContainerFormat
+) -> None:
+    if write is None:
+        write_image(frame, path, container)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(frame, wall, path)
 
 
 def _produced(path: Path, origin: str, wall: float, container: ContainerFormat) -> ProducedFile:
@@ -103,6 +117,7 @@ def archive_snapshot(
     origin: str,
     container: ContainerFormat,
     path: Path,
+    write: StillWriter | None = None,
 ) -> ProducedFile:
     """The frame displayed at ``at``; ExportFailed when no frame is shown then (a gap)."""
     target = at.timestamp()
@@ -152,7 +167,7 @@ def archive_snapshot(
         raise ExportFailed(
             f"no frame of {origin} is shown at {at.isoformat()}: the archive has a gap there"
         )
-    write_image(shown.frame, path, container)
+    _write(write, shown.frame, shown.wall, path, container)
     return _produced(path, origin, shown.wall, container)
 
 
@@ -163,6 +178,7 @@ def live_snapshot(
     container: ContainerFormat,
     path: Path,
     wait_seconds: float,
+    write: StillWriter | None = None,
 ) -> ProducedFile:
     """The first frame decodable from the live input within ``wait_seconds``."""
     deadline = time.monotonic() + wait_seconds
@@ -183,6 +199,6 @@ def live_snapshot(
             continue
         if decoded:
             first = decoded[0]
-            write_image(first.frame, path, container)
+            _write(write, first.frame, first.wall, path, container)
             return _produced(path, origin, first.wall, container)
     raise ExportFailed(f"no decodable frame from {origin} within {wait_seconds:g} s")
