@@ -92,9 +92,22 @@ def _fisheye() -> pb.Options:
     return options
 
 
-def _transcode() -> pb.Options:
+def _g711_in_mp4() -> pb.Options:
     options = _clip()
-    options.stream.settings.add().video_codec = pb.StreamSetting.VC_H264
+    options.stream.format = pb.StreamType.MP4
+    options.stream.settings.add().audio_codec = pb.StreamSetting.AC_G711
+    return options
+
+
+def _password() -> pb.Options:
+    options = _clip()
+    options.stream.settings.add().password = "secret"
+    return options
+
+
+def _slow_motion() -> pb.Options:
+    options = _clip()
+    options.stream.settings.add().time_lapse.speed = 0.5
     return options
 
 
@@ -116,7 +129,9 @@ CASES: list[tuple[Callable[[], pb.Options], grpc.StatusCode, str]] = [
     (_live_without_live_url, S.NOT_FOUND, "origin"),
     (_exe, S.UNIMPLEMENTED, "stream.format"),
     (_fisheye, S.UNIMPLEMENTED, "fisheye_info"),
-    (_transcode, S.UNIMPLEMENTED, "video_codec"),
+    (_g711_in_mp4, S.INVALID_ARGUMENT, "audio_codec"),
+    (_password, S.UNIMPLEMENTED, "password"),
+    (_slow_motion, S.INVALID_ARGUMENT, "time_lapse.speed"),
 ]
 
 

@@ -91,17 +91,22 @@ def video_args(codec: VideoCodec, quality: Quality, *, x264_preset: str = "veryf
     if codec is VideoCodec.H264:
         return [
             "-c:v", "libx264", "-preset", x264_preset, "-crf", str(_X264_CRF[level]),
-            "-pix_fmt", "yuv420p",
+            "-pix_fmt", "yuv420p", "-flags:v", "+global_header",
         ]  # fmt: skip
     if codec is VideoCodec.H265:
         return [
             "-c:v", "libx265", "-preset", "superfast", "-crf", str(_X265_CRF[level]),
             "-pix_fmt", "yuv420p", "-x265-params", "log-level=error",
+            "-flags:v", "+global_header",
         ]  # fmt: skip
     if codec is VideoCodec.MJPEG:
         return ["-c:v", "mjpeg", "-q:v", str(_QSCALE[level]), "-pix_fmt", "yuvj420p"]
     if codec is VideoCodec.MPEG4:
-        return ["-c:v", "mpeg4", "-q:v", str(_QSCALE[level]), "-pix_fmt", "yuv420p"]
+        # Setting flags replaces them: keep the fixed quantiser that -q:v asked for.
+        return [
+            "-c:v", "mpeg4", "-q:v", str(_QSCALE[level]), "-pix_fmt", "yuv420p",
+            "-flags:v", "+global_header+qscale",
+        ]  # fmt: skip
     raise ValueError(f"{codec} is not an encoder")
 
 

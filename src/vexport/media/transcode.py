@@ -30,7 +30,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import av
 
@@ -58,6 +58,8 @@ _PROBE_PACKETS = 200
 # Keep feeding this long past the end: B-frames reorder and audio interleaves.
 _END_SLACK = 0.5
 _STDERR_LINES = 40
+# Spacing of the decode times given to packets that arrive without one.
+_BACKFILL_STEP = 1e-3
 
 
 @dataclass(frozen=True)
@@ -261,7 +263,6 @@ class _RunProcess:
             video_map = [
                 "-map", f"[{label}]", "-fps_mode", "passthrough", *codec_args,
                 "-force_key_frames", f"expr:gte(t,n_forced*{KEYFRAME_INTERVAL:g})",
-                "-flags:v", "+global_header",
             ]  # fmt: skip
 
         audio_map: list[str] = []
@@ -408,26 +409,44 @@ class _RunProcess:
         except av.FFmpegError:
             return  # nothing came out: the exit code and stderr say why
         with demuxer:
+            # The first packets of a stream with B-frames come without a DTS; they
+            # decode before the first packet that has one, so they get DTSs just before it.
+            undated: dict[StreamKind, list[TimedPacket]] = {"video": [], "audio": []}
             for packet in demuxer.demux():
                 if packet.pts is None or packet.size == 0:
                     continue
-                stream = packet.stream
-                kind: StreamKind = "video" if stream.type == "video" else "audio"
-                tb = packet.time_base
-                wall_map = self.owner.wall_map
-                if kind == "video" and wall_map.output_origin is None:
-                    wall_map.output_origin = self.epoch_base + float(packet.pts * tb)
-                dts = packet.dts if packet.dts is not None else packet.pts
-                yield TimedPacket(
-                    packet=packet,
-                    stream=stream,
-                    kind=kind,
-                    wall_pts=self.epoch_base + float(packet.pts * tb),
-                    wall_dts=self.epoch_base + float(dts * tb),
-                    duration=float(packet.duration * tb) if packet.duration else 0.0,
-                    is_keyframe=bool(packet.is_keyframe),
-                    run=self.run_id,
-                )
+                timed = self._timed(packet)
+                waiting = undated[timed.kind]
+                if packet.dts is None:
+                    waiting.append(timed)
+                    continue
+                for index, early in enumerate(waiting):
+                    early.wall_dts = timed.wall_dts - (len(waiting) - index) * _BACKFILL_STEP
+                    yield early
+                waiting.clear()
+                yield timed
+            for waiting in undated.values():
+                yield from waiting
+
+    def _timed(self, packet: Any) -> TimedPacket:
+        stream = packet.stream
+        kind: StreamKind = "video" if stream.type == "video" else "audio"
+        tb = packet.time_base
+        wall_pts = self.epoch_base + float(packet.pts * tb)
+        wall_map = self.owner.wall_map
+        if kind == "video" and wall_map.output_origin is None:
+            wall_map.output_origin = wall_pts
+        dts = packet.dts if packet.dts is not None else packet.pts
+        return TimedPacket(
+            packet=packet,
+            stream=stream,
+            kind=kind,
+            wall_pts=wall_pts,
+            wall_dts=self.epoch_base + float(dts * tb),
+            duration=float(packet.duration * tb) if packet.duration else 0.0,
+            is_keyframe=bool(packet.is_keyframe),
+            run=self.run_id,
+        )
 
     def _drain_stderr(self) -> None:
         assert self.proc.stderr is not None

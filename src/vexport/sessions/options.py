@@ -10,14 +10,16 @@ to queue: the export can only fail for reasons of the media itself.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from google.protobuf.message import Message
 
 from vexport.errors import InvalidArgument, NotFound, Unimplemented
 from vexport.media.plan import ContainerFormat, ExportKind, SourcePlan
+from vexport.media.rendering import Rendering
 from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
+from vexport.sessions.stream_options import rendering_from_stream_settings
 from vexport.sources.catalog import Catalog, Origin
 from vexport.timeutil import TimestampError, parse_timestamp
 
@@ -56,6 +58,7 @@ class ValidatedRequest:
     max_file_size: int
     file_stem: str
     timezone_minutes: int
+    rendering: Rendering = field(default_factory=Rendering)
 
 
 def validate_options(options: pb.Options, catalog: Catalog, agents: list[str]) -> ValidatedRequest:
@@ -80,6 +83,11 @@ def validate_options(options: pb.Options, catalog: Catalog, agents: list[str]) -
     file_stem, timezone = _common_settings(options)
     container = _container(options)
     _unsupported_output_options(options)
+    rendering = Rendering()
+    if options.HasField("stream"):
+        rendering = rendering_from_stream_settings(
+            options.stream.settings, container, field="session_options.stream.settings"
+        )
 
     start = end = None
     duration: float | None = None
@@ -111,6 +119,7 @@ def validate_options(options: pb.Options, catalog: Catalog, agents: list[str]) -
         max_file_size=max_file_size,
         file_stem=file_stem,
         timezone_minutes=timezone,
+        rendering=rendering,
     )
 
 
@@ -193,19 +202,6 @@ def _unsupported_output_options(options: pb.Options) -> None:
             "writing results to an external directory is not supported",
             field="session_options.external_directory",
         )
-    if options.HasField("stream"):
-        for index, setting in enumerate(options.stream.settings):
-            field = f"session_options.stream.settings[{index}]"
-            which = setting.WhichOneof("setting")
-            if which is None:
-                raise InvalidArgument("empty setting: set one of its fields", field=field)
-            if _stream_setting_is_default(setting, which):
-                continue
-            if which == "password":
-                raise Unimplemented(
-                    "password-protected exports are not supported", field=f"{field}.password"
-                )
-            raise Unimplemented(f"'{which}' {_TRANSCODE_NOTE}", field=f"{field}.{which}")
     if options.HasField("snapshot"):
         for index, snapshot_setting in enumerate(options.snapshot.settings):
             name = snapshot_setting.WhichOneof("setting") or "setting"
@@ -213,23 +209,6 @@ def _unsupported_output_options(options: pb.Options) -> None:
                 f"snapshot setting '{name}' is not supported yet",
                 field=f"session_options.snapshot.settings[{index}].{name}",
             )
-
-
-def _stream_setting_is_default(setting: pb.StreamSetting, which: str) -> bool:
-    """Settings whose value asks for nothing beyond a stream copy."""
-    if which == "video_quality":
-        return setting.video_quality == pb.C_NORMAL
-    if which == "audio_quality":
-        return setting.audio_quality == pb.C_NORMAL
-    if which == "video_codec":
-        return setting.video_codec == pb.StreamSetting.VC_DEFAULT
-    if which == "audio_codec":
-        return setting.audio_codec == pb.StreamSetting.AC_DEFAULT
-    if which == "frame_frequency":
-        return setting.frame_frequency == pb.StreamSetting.FF_ORIGINAL
-    if which == "time_lapse":
-        return setting.time_lapse.fps == 0 and setting.time_lapse.speed in (0, 1)
-    return False
 
 
 def _source_settings(settings: list[pb.SourceSetting], field: str) -> None:

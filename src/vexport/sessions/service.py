@@ -83,6 +83,8 @@ class SessionService:
             snapshot_wait_seconds=self.settings.sessions.snapshot_wait.total_seconds(),
             reconnect_delay_seconds=self.settings.sessions.reconnect_delay.total_seconds(),
             file_stem=request.file_stem,
+            rendering=request.rendering,
+            timezone_minutes=request.timezone_minutes,
         )
         now = utcnow()
         self.store.add(
