@@ -278,11 +278,7 @@ def _processed(
     """
     rendering = plan.rendering
     chain = pixel_chain(source)
-    reasons = reencode_reasons(
-        rendering,
-        burns_text=chain is not None and chain.text is not None,
-        changes_pixels=chain is not None and chain.privacy is not None,
-    )
+    reasons = source_reencode_reasons(plan, source)
     if reasons:
         log.info("%s: re-encoding the video: %s", source.origin, "; ".join(reasons))
         transcoder = Transcoder(
@@ -316,6 +312,37 @@ def _processed(
         )
         return transcoder.packets(packets), request, None
     return packets, request, None
+
+
+def source_reencode_reasons(plan: ExportPlan, source: SourcePlan) -> list[str]:
+    """Why this source's video is re-encoded (empty: stream copy); the one decision."""
+    chain = pixel_chain(source)
+    return reencode_reasons(
+        plan.rendering,
+        burns_text=chain is not None and chain.text is not None,
+        changes_pixels=chain is not None and chain.privacy is not None,
+    )
+
+
+def describe_processing(plan: ExportPlan) -> str:
+    """What the export does to the video, for the session's ``processing`` field."""
+    if not plan.kind.is_clip:
+        drawn = [s.origin for s in plan.sources if pixel_chain(s) is not None]
+        return "pixels drawn on the snapshot" if drawn else "snapshot as decoded"
+    described = []
+    for source in plan.sources:
+        reasons = source_reencode_reasons(plan, source)
+        if reasons:
+            described.append("re-encoded: " + "; ".join(reasons))
+        elif plan.rendering.audio.codec is AudioCodec.NONE:
+            described.append("stream copy without audio")
+        elif audio_only_reencode(plan.rendering):
+            described.append("stream copy, audio re-encoded")
+        else:
+            described.append("stream copy")
+    if len(set(described)) == 1:
+        return described[0]
+    return "; ".join(f"{s.origin}: {d}" for s, d in zip(plan.sources, described, strict=True))
 
 
 def _true_times(file: ProducedFile, wall_map: WallMap) -> ProducedFile:
