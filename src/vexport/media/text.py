@@ -613,7 +613,7 @@ def text_graph(
                 width=width,
                 height=height,
                 epoch_base=epoch_base,
-                textfile=workdir / f"text-{src}-{index}.txt",
+                textfile=workdir / f"text-{re.sub(r'[^A-Za-z0-9_-]', '_', src)}-{index}.txt",
             )
         )
     return f"[{src}]{','.join(filters) or 'null'}[{dst}]"
