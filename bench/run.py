@@ -24,11 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.media_fixtures import make_hls_archive  # noqa: E402
-from vexport.media.ffmpeg import ffmpeg_binary  # noqa: E402
-from vexport.media.runner import run_export  # noqa: E402
-
 from vexport.media.control import SimpleJobControl  # noqa: E402
+from vexport.media.ffmpeg import ffmpeg_binary  # noqa: E402
 from vexport.media.plan import ContainerFormat, ExportKind, ExportPlan, SourcePlan  # noqa: E402
+from vexport.media.runner import run_export  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 ARCHIVE_SECONDS = 120.0
