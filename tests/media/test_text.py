@@ -106,6 +106,7 @@ def test_milliseconds_change_every_frame(tmp_path: Path) -> None:
     [
         ("", 0, BASE),  # crosses a second between frames 0 and 1
         ("%a %d %b %Y %T.%2N %z", 330, BASE),
+        ("%A %e %B %j %y %F", -600, BASE),
         ("%I:%M:%S.%1N %p 100%%", -60, 1763852400.5),
     ],
 )
@@ -123,6 +124,21 @@ def test_format_wall_matches_what_drawtext_draws(
             TextOverlay(comment=literal, place=place), tmp_path / f"l{index}", frames=1
         )
         assert changed_box(frame, expected[0]) is None, (index, literal)
+
+
+def test_pattern_is_drawn_with_its_timestamp(tmp_path: Path) -> None:
+    pattern = TextOverlay(pattern="Gate 3 {Timestamp} 100%", timestamp_format="%T")
+    drawn = render(pattern, tmp_path, frames=2)
+    for index, frame in enumerate(drawn):
+        literal = f"Gate 3 {format_wall(BASE + index * 0.04, '%T', 0)} 100%"
+        expected = render(TextOverlay(pattern=literal), tmp_path / f"l{index}", frames=1)[0]
+        assert changed_box(frame, expected) is None
+
+
+def test_soft_only_overlay_leaves_pixels_alone(tmp_path: Path) -> None:
+    soft = TextOverlay(comment="x", burn=False, soft_subtitles=True)
+    graph = text_graph(soft, width=W, height=H, epoch_base=BASE, workdir=tmp_path, src="a", dst="b")
+    assert graph == "[a]null[b]"
 
 
 def test_default_layout_comment_top_left_timestamp_bottom_left(tmp_path: Path) -> None:

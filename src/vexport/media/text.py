@@ -35,7 +35,7 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -184,9 +184,9 @@ class TextOverlay:
     ``{Timestamp}`` is expanded per frame with ``timestamp_format`` (or the
     default). ``timestamp_format`` ``None`` means no timestamp line; ``""``
     means the default format. ``place`` ``None`` means the default layout
-    (comment top-left, timestamp bottom-left); with a place, all lines share
-    it and the alignments apply (unset: bottom, centre, as the contract's
-    zero values say). ``box_color`` ``None`` draws no box behind the text.
+    (comment top-left, timestamp bottom-left, a pattern bottom-centre like a
+    subtitle); with a place, all lines share it and the alignments apply
+    (unset: bottom, centre, as the contract's zero values say). ``box_color`` ``None`` draws no box behind the text.
     ``font_size`` is in pixels at 1080 lines (see ``DEFAULT_FONT_SIZE``),
     ``font_style`` a bitmask (bold 1, italic 2).
     """
@@ -302,7 +302,7 @@ class TextOverlay:
 def _fields(value: Place | Rgba | None) -> dict[str, float] | None:
     if value is None:
         return None
-    return {name: getattr(value, name) for name in value.__dataclass_fields__}
+    return asdict(value)
 
 
 # --- the timestamp_format language -------------------------------------------------
