@@ -187,8 +187,9 @@ class TextOverlay:
     (comment top-left, timestamp bottom-left, a pattern bottom-centre like a
     subtitle); with a place, all lines share it and the alignments apply
     (unset: bottom, centre, as the contract's zero values say).
-    ``box_color`` ``None`` draws no box behind the text. ``font_size`` is in pixels at 1080 lines (see ``DEFAULT_FONT_SIZE``),
-    ``font_style`` a bitmask (bold 1, italic 2).
+    ``box_color`` ``None`` draws no box behind the text. ``font_size`` is in
+    pixels at 1080 lines (see ``DEFAULT_FONT_SIZE``), ``font_style`` a
+    bitmask (bold 1, italic 2).
     """
 
     comment: str = ""
