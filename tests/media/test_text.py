@@ -20,7 +20,7 @@ from tests.media.conftest import file_packets
 from tests.media_fixtures import make_numbered_video
 from vexport.media.clip_writer import ClipRequest, write_clip
 from vexport.media.ffmpeg import ffmpeg_binary
-from vexport.media.plan import ContainerFormat, ProducedFile
+from vexport.media.plan import ContainerFormat, ExportFailed, ProducedFile
 from vexport.media.probe import video_frame_times
 from vexport.media.text import (
     HAlign,
@@ -330,3 +330,16 @@ def test_soft_subtitles_refuse_containers_without_text_tracks(tmp_path: Path) ->
             clip, ContainerFormat.MPEG_TS, TextOverlay(comment="x"), first_frame=0.0,
             last_frame=1.0, ffmpeg=ffmpeg_binary(),
         )  # fmt: skip
+
+
+def test_a_failed_remux_leaves_the_clip_as_it_was(tmp_path: Path) -> None:
+    produced = _clip(tmp_path, ContainerFormat.MP4)
+    before = produced.path.read_bytes()
+    with pytest.raises(ExportFailed, match="subtitle track"):
+        add_soft_subtitles(
+            produced.path, ContainerFormat.MP4, TextOverlay(comment="x"),
+            first_frame=produced.first_frame.timestamp(),
+            last_frame=produced.last_frame.timestamp(), ffmpeg="false",
+        )  # fmt: skip
+    assert produced.path.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".subs-")]

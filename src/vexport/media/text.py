@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from vexport.fonts import font_path
-from vexport.media.plan import ContainerFormat
+from vexport.media.packets import WALL_EPSILON
+from vexport.media.plan import ContainerFormat, ExportFailed
 
 DEFAULT_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%3N"
 TIMESTAMP_WILDCARD = "{Timestamp}"
@@ -716,7 +717,9 @@ def add_soft_subtitles(
     if codec is None:
         raise ValueError(f"{container.name} cannot carry text subtitles")
     times, frame_seconds = _video_frame_times(path)
-    times = [t for t in times if first_frame + t - (times[0] if times else 0) <= last_frame + 1e-4]
+    if times:
+        origin = times[0]
+        times = [t for t in times if first_frame + t - origin <= last_frame + WALL_EPSILON]
     cues = subtitle_cues(overlay, times, first_frame, frame_seconds)
     if not cues:
         return
@@ -740,4 +743,7 @@ def add_soft_subtitles(
 def _run(cmd: list[str]) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise RuntimeError(f"ffmpeg failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
+        detail = result.stderr.strip()[-2000:]
+        raise ExportFailed(
+            f"could not add the subtitle track (ffmpeg {result.returncode}): {detail}"
+        )
