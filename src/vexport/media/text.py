@@ -53,6 +53,7 @@ TIMESTAMP_WILDCARD = "{Timestamp}"
 DEFAULT_FONT_SIZE = 32.0
 MIN_FONT_PIXELS = 10
 REFERENCE_HEIGHT = 1080
+MIN_FIT_PIXELS = 6  # shrinking to fit a place stops here
 
 # Added to every wall time before it is cut into fields: frame times such as
 # base + 0.04 land a few 1e-7 s below the exact millisecond in floating point
@@ -515,24 +516,33 @@ def _fit_pixels(
 
     drawtext cannot wrap or clip, so text wider than its place would spill
     over the picture; Pillow measures with the same font file FFmpeg uses.
-    The floor is 6 px: below that text is noise, and spilling is the lesser harm.
+    The floor is ``MIN_FIT_PIXELS``: below that text is noise, and spilling is
+    the lesser harm.
     """
-    from PIL import ImageFont
-
     left, top, right, bottom = box
     pixels = font_pixels(overlay, height)
     path = str(font_path(overlay.font_style))
-    lines = sample.split("\n") or [""]
-    while pixels > 6:
-        font = ImageFont.truetype(path, pixels)
-        pad = _padding(pixels)
-        width = max(font.getlength(line) for line in lines)
-        ascent, descent = font.getmetrics()
-        tall = len(lines) * (ascent + descent)
-        if width + 2 * pad <= right - left and tall + 2 * pad <= bottom - top:
+    lines = sample.split("\n")
+    while pixels > MIN_FIT_PIXELS:
+        scale = _fit_scale(path, pixels, lines, right - left, bottom - top)
+        if scale >= 1.0:
             break
-        pixels -= 1
+        # Text size is close to linear in the font size: jump most of the way,
+        # then step down one pixel at a time for hinting and padding rounding.
+        pixels = max(MIN_FIT_PIXELS, min(pixels - 1, math.floor(pixels * scale)))
     return pixels
+
+
+def _fit_scale(path: str, pixels: int, lines: list[str], width: int, height: int) -> float:
+    """How much the text at ``pixels`` must shrink to fit ``width`` x ``height`` (>= 1: fits)."""
+    from PIL import ImageFont
+
+    font = ImageFont.truetype(path, pixels)
+    pad = 2 * _padding(pixels)
+    wide = max(font.getlength(line) for line in lines) + pad
+    ascent, descent = font.getmetrics()
+    tall = len(lines) * (ascent + descent) + pad
+    return min(width / wide if wide else math.inf, height / tall)
 
 
 def _place_pixels(place: Place, width: int, height: int) -> tuple[int, int, int, int]:

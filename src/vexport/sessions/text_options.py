@@ -301,7 +301,8 @@ def _comment(text: str, field: str) -> str:
         raise InvalidArgument(f"at most {MAX_COMMENT} characters", field=field)
     if "\x00" in text:
         raise InvalidArgument("contains a NUL character", field=field)
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    # Trailing line breaks would draw empty lines inside the text box.
+    return text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n")
 
 
 def _timestamp_format(fmt: str, field: str) -> str:
