@@ -109,3 +109,9 @@ def test_cues_change_with_the_text_and_follow_frame_times() -> None:
 def test_srt_text() -> None:
     text = srt_text([Cue(0.0, 0.5, "a\n\nb"), Cue(0.5, 3723.04, "c")])
     assert text == "1\n00:00:00,000 --> 00:00:00,500\na\nb\n\n2\n00:00:00,500 --> 01:02:03,040\nc\n"
+
+
+def test_text_at_gives_the_whole_text_for_one_frame() -> None:
+    ov = TextOverlay(comment="Gate 3", timestamp_format="%T", timezone_minutes=60)
+    assert ov.text_at(T0 + 1.5) == "Gate 3\n11:00:01"
+    assert TextOverlay(pattern="{Timestamp} @ cam", timestamp_format="%H").text_at(T0) == "10 @ cam"

@@ -259,6 +259,10 @@ class TextOverlay:
             lines.append(TIMESTAMP_WILDCARD)
         return "\n".join(lines)
 
+    def text_at(self, wall: float) -> str:
+        """All the overlay's text for a frame at ``wall`` (snapshots, PDF pages)."""
+        return self.render(self.subtitle_template(), wall)
+
     def render(self, template: str, wall: float) -> str:
         """``template`` with ``{Timestamp}`` replaced by ``wall`` formatted."""
         stamp = format_wall(wall, self.effective_format, self.timezone_minutes)
