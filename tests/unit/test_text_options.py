@@ -116,7 +116,7 @@ def test_alpha_zero_means_opaque_text_and_no_box() -> None:
 def test_font_size_and_style() -> None:
     result = overlay([c(comment="x"), c(font=pb.FontInfo(size=48, style=3))])
     assert result is not None and (result.font_size, result.font_style) == (48.0, 3)
-    default = overlay([c(comment="x"), c(font=pb.FontInfo(face="DejaVu Sans"))])
+    default = overlay([c(comment="x"), c(font=pb.FontInfo(face="Arial"))])
     assert default is not None and default.font_size == DEFAULT_FONT_SIZE
 
 
@@ -220,14 +220,6 @@ def test_subtitle_cast_none_disables_text() -> None:
             Unimplemented,
             f"{COMMON}[0].subtitle_cast.stream_data_mode",
             "stream data",
-        ),
-        (
-            [c(comment="x"), c(font=pb.FontInfo(face="Arial"))],
-            [],
-            ContainerFormat.MP4,
-            Unimplemented,
-            f"{COMMON}[1].font.face",
-            "'Arial' is not available",
         ),
         (
             [c(comment="x"), c(font=pb.FontInfo(style=4))],

@@ -10,6 +10,7 @@ to queue: the export can only fail for reasons of the media itself.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -19,6 +20,7 @@ from vexport.errors import InvalidArgument, NotFound, Unimplemented
 from vexport.media.plan import ContainerFormat, ExportKind, SourcePlan
 from vexport.media.rendering import Rendering
 from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
+from vexport.sessions import text_options
 from vexport.sessions.stream_options import rendering_from_stream_settings
 from vexport.sources.catalog import Catalog, Origin
 from vexport.timeutil import TimestampError, parse_timestamp
@@ -41,9 +43,6 @@ _SNAPSHOT_FORMATS = {
     pb.SnapshotType.JPEG: ContainerFormat.JPEG,
     pb.SnapshotType.PNG: ContainerFormat.PNG,
 }
-
-# Settings that need pixels or another codec: they arrive with transcoding.
-_TRANSCODE_NOTE = "needs re-encoding, which this vexport version does not do yet"
 
 
 @dataclass(frozen=True)
@@ -92,10 +91,10 @@ def validate_options(options: pb.Options, catalog: Catalog, agents: list[str]) -
     start = end = None
     duration: float | None = None
     if mode == "archive":
-        sources = _archive_sources(options.archive, catalog)
+        sources = _archive_sources(options, catalog, container)
         start, end = _archive_times(options.archive, kind)
     else:
-        sources = _live_sources(options.live, catalog)
+        sources = _live_sources(options, catalog, container)
         duration = _live_duration(options.live, kind)
 
     max_file_size = options.max_file_size
@@ -137,14 +136,14 @@ def _agent(access_point: str, agents: list[str]) -> str:
 def _common_settings(options: pb.Options) -> tuple[str, int]:
     file_stem = "export"
     timezone = 0
-    supported = {"file_name", "timezone"}
+    supported = {"file_name", "timezone"} | text_options.COMMON_SETTINGS
     for index, setting in enumerate(options.settings):
         field = f"session_options.settings[{index}]"
         which = setting.WhichOneof("setting")
         if which is None:
             raise InvalidArgument("empty setting: set one of its fields", field=field)
         if which not in supported:
-            raise Unimplemented(f"'{which}' {_TRANSCODE_NOTE}", field=f"{field}.{which}")
+            raise Unimplemented(f"'{which}' is not supported", field=f"{field}.{which}")
         if which == "file_name":
             file_stem = _file_stem(setting.file_name, f"{field}.file_name")
         elif which == "timezone":
@@ -212,16 +211,54 @@ def _unsupported_output_options(options: pb.Options) -> None:
 
 
 def _source_settings(settings: list[pb.SourceSetting], field: str) -> None:
+    """Refuse per-source settings that no part of vexport reads."""
+    supported = text_options.SOURCE_SETTINGS
     for index, setting in enumerate(settings):
-        which = setting.WhichOneof("setting") or "setting"
-        if which in ("fisheye_info", "mask_detector", "track_color"):
-            note = "is not supported"
-        else:
-            note = _TRANSCODE_NOTE
-        raise Unimplemented(f"'{which}' {note}", field=f"{field}.settings[{index}].{which}")
+        which = setting.WhichOneof("setting")
+        if which is None:
+            raise InvalidArgument(
+                "empty setting: set one of its fields", field=f"{field}.settings[{index}]"
+            )
+        if which not in supported:
+            raise Unimplemented(
+                f"'{which}' is not supported", field=f"{field}.settings[{index}].{which}"
+            )
 
 
-def _archive_sources(archive: pb.ArchiveMode, catalog: Catalog) -> tuple[SourcePlan, ...]:
+def _source_plan(
+    options: pb.Options,
+    settings: Sequence[pb.SourceSetting],
+    origin: Origin,
+    field: str,
+    container: ContainerFormat,
+    *,
+    archive_url: str | None = None,
+    live_url: str | None = None,
+) -> SourcePlan:
+    """One source with what is drawn on it: common settings, then its own."""
+    _source_settings(list(settings), field)
+    text = text_options.text_overlay_from_settings(
+        options.settings,
+        settings,
+        common_field="session_options.settings",
+        source_field=f"{field}.settings",
+        origin=origin.origin,
+        origin_name=origin.name,
+        container=container,
+    )
+    return SourcePlan(
+        origin=origin.origin,
+        name=origin.name,
+        archive_url=archive_url,
+        live_url=live_url,
+        text=text,
+    )
+
+
+def _archive_sources(
+    options: pb.Options, catalog: Catalog, container: ContainerFormat
+) -> tuple[SourcePlan, ...]:
+    archive = options.archive
     if not archive.sources:
         raise InvalidArgument("name at least one source", field="session_options.archive.sources")
     if archive.timeline_mask:
@@ -241,7 +278,6 @@ def _archive_sources(archive: pb.ArchiveMode, catalog: Catalog) -> tuple[SourceP
         if source.origin in seen:
             raise InvalidArgument(f"origin {source.origin!r} is listed twice", field=field)
         seen.add(source.origin)
-        _source_settings(list(source.settings), field)
         if source.timeline_mask:
             raise Unimplemented("timeline masks are not supported", field=f"{field}.timeline_mask")
         if source.mask_filter:
@@ -257,12 +293,17 @@ def _archive_sources(archive: pb.ArchiveMode, catalog: Catalog) -> tuple[SourceP
             for storage in source.storages[1:]:
                 origin.archive(storage)  # every named storage must exist
         plans.append(
-            SourcePlan(origin=origin.origin, name=origin.name, archive_url=archive_config.url)
+            _source_plan(
+                options, source.settings, origin, field, container, archive_url=archive_config.url
+            )
         )
     return tuple(plans)
 
 
-def _live_sources(live: pb.LiveMode, catalog: Catalog) -> tuple[SourcePlan, ...]:
+def _live_sources(
+    options: pb.Options, catalog: Catalog, container: ContainerFormat
+) -> tuple[SourcePlan, ...]:
+    live = options.live
     if not live.sources:
         raise InvalidArgument("name at least one source", field="session_options.live.sources")
     if live.discrete:
@@ -278,13 +319,16 @@ def _live_sources(live: pb.LiveMode, catalog: Catalog) -> tuple[SourcePlan, ...]
         if source.origin in seen:
             raise InvalidArgument(f"origin {source.origin!r} is listed twice", field=field)
         seen.add(source.origin)
-        _source_settings(list(source.settings), field)
         if source.tracks:
             raise Unimplemented("track selection is not supported", field=f"{field}.tracks")
         origin = _origin(catalog, source.origin, f"{field}.origin")
         if not origin.live_url:
             raise NotFound(f"origin {origin.origin!r} has no live stream", field=f"{field}.origin")
-        plans.append(SourcePlan(origin=origin.origin, name=origin.name, live_url=origin.live_url))
+        plans.append(
+            _source_plan(
+                options, source.settings, origin, field, container, live_url=origin.live_url
+            )
+        )
     return tuple(plans)
 
 

@@ -348,12 +348,9 @@ def _text_color(color: pb.ColorInfo, field: str) -> Rgba:
 
 
 def _font(font: pb.FontInfo, field: str) -> tuple[float, int]:
-    if font.face and "dejavu" not in font.face.lower():
-        raise Unimplemented(
-            f"font face {font.face!r} is not available; leave it empty (DejaVu Sans ships "
-            "with vexport)",
-            field=f"{field}.face",
-        )
+    # font.face is a preference, not a requirement: clients of the original API send
+    # their platform's face ("Arial") with every request. Refusing it would break them,
+    # and system fonts are never used, so the shipped DejaVu Sans draws every face.
     size = font.size
     if not (math.isfinite(size) and 0 <= size <= MAX_FONT_SIZE):
         raise InvalidArgument(
