@@ -159,6 +159,11 @@ class S3Error(Exception):
         """Worth retrying: server errors, throttling, connection trouble."""
         return self.code in _TRANSIENT_CODES
 
+    @property
+    def access_denied(self) -> bool:
+        """The credentials or their permissions are the problem, not the object."""
+        return self.code in _ACCESS_CODES
+
 
 _TRANSIENT_CODES = frozenset(
     {
@@ -178,13 +183,25 @@ _TRANSIENT_CODES = frozenset(
     }
 )
 
+_ACCESS_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AllAccessDisabled",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "InvalidToken",
+        "NoCredentials",
+    }
+)
+
 _REASONS = {
     "AccessDenied": "access denied by S3 (check the key's permissions on the bucket)",
     "AllAccessDisabled": "access denied by S3 (all access to this object is disabled)",
-    "InvalidAccessKeyId": "S3 does not know this access key (check the access key)",
-    "SignatureDoesNotMatch": "S3 refused the request signature (check the secret key)",
-    "ExpiredToken": "the S3 session token has expired",
-    "InvalidToken": "the S3 session token is not valid",
+    "InvalidAccessKeyId": "access denied by S3: unknown access key (check the access key)",
+    "SignatureDoesNotMatch": "access denied by S3: bad signature (check the secret key)",
+    "ExpiredToken": "access denied by S3: the session token has expired",
+    "InvalidToken": "access denied by S3: the session token is not valid",
     "NoSuchBucket": "no such bucket",
     "NoSuchKey": "no such object",
     "NotFound": "no such object",

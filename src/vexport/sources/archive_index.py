@@ -142,6 +142,13 @@ class ArchiveError(Exception):
 
 def load_archive_index(url: str, reader: StorageReader) -> ArchiveIndex:
     """Read and parse the HLS media playlist or DASH MPD at ``url``."""
+    try:
+        return _load_archive_index(url, reader)
+    except StorageError as exc:  # a reference that may not be followed
+        raise ArchiveError(str(exc)) from None
+
+
+def _load_archive_index(url: str, reader: StorageReader) -> ArchiveIndex:
     text = _read_text(url, reader)
     head = text.lstrip("\ufeff \t\r\n")
     if head.startswith("#EXTM3U"):

@@ -1,9 +1,10 @@
 """Reading archive manifests and segments from where they live.
 
 A URL's scheme picks the reader: ``file:///abs/path`` and plain absolute paths
-read the local disk, ``http(s)://`` goes through httpx. More backends (S3) plug
-in by registering a reader for their scheme in ``SCHEME_READERS``; everything
-above this module only sees ``StorageReader.read(url) -> bytes``.
+read the local disk, ``http(s)://`` goes through httpx, ``s3://bucket/key``
+through boto3 (``vexport.s3.reader``). More backends plug in by registering a
+reader for their scheme in ``SCHEME_READERS``; everything above this module
+only sees ``StorageReader.read(url) -> bytes``.
 
 Error messages show URLs through ``vexport.redact.redact_url``: archives are often reached
 with credentials in the userinfo or signed query strings, and error messages
@@ -12,6 +13,7 @@ end up in logs and in API responses.
 
 from __future__ import annotations
 
+import posixpath
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -48,10 +50,20 @@ def resolve_url(base: str, reference: str) -> str:
     """Resolve a manifest-relative reference (segment URI) against the manifest URL.
 
     Plain paths are turned into ``file://`` URLs first so that ``urljoin``
-    treats both kinds alike; an absolute reference (any scheme) wins as is.
+    treats both kinds alike; an absolute reference (any scheme) wins as is,
+    except that a manifest that is not on the local disk may not send us to
+    it (a ``file:`` reference from an HTTP or S3 manifest is a StorageError).
+    ``s3://`` bases are resolved here: ``urljoin`` does not know the scheme.
     """
-    if urlsplit(reference).scheme in SCHEME_READERS:
+    scheme = urlsplit(reference).scheme.lower()
+    if scheme in SCHEME_READERS:
+        if scheme == "file" and not _is_local(base):
+            raise StorageError(
+                f"{redact_url(base)}: a remote manifest may not reference local files"
+            )
         return reference
+    if urlsplit(base).scheme.lower() == "s3":
+        return _resolve_s3(base, reference)
     if _is_plain_path(base):
         base = Path(base).resolve().as_uri()
     return urljoin(base, reference)
@@ -59,6 +71,33 @@ def resolve_url(base: str, reference: str) -> str:
 
 def _is_plain_path(url: str) -> bool:
     return url.startswith("/") or urlsplit(url).scheme == ""
+
+
+def _is_local(url: str) -> bool:
+    return _is_plain_path(url) or urlsplit(url).scheme.lower() == "file"
+
+
+def _resolve_s3(base: str, reference: str) -> str:
+    """``reference`` (a URI reference, so percent-encoded) against ``s3://bucket/dir/file``.
+
+    The result stays in the base's bucket: ``/key`` is from the bucket's root,
+    ``..`` cannot climb above it. Keys in ``s3://`` URLs are raw, as in the
+    AWS tools, so the reference's path is decoded; query and fragment go.
+    """
+    bucket, _, key = base[len("s3://") :].partition("/")
+    path = unquote(urlsplit(reference).path)
+    if not path:
+        return base
+    joined = path if path.startswith("/") else posixpath.dirname("/" + key) + "/" + path
+    parts: list[str] = []
+    for segment in joined.split("/"):
+        if segment == "..":
+            if not parts:
+                raise StorageError(f"{redact_url(base)}: reference {reference!r} leaves the bucket")
+            parts.pop()
+        elif segment not in ("", "."):
+            parts.append(segment)
+    return f"s3://{bucket}/" + "/".join(parts)
 
 
 class FileReader:
@@ -143,10 +182,19 @@ def _transport_reason(exc: httpx.TransportError) -> str:
     return f"transfer failed ({type(exc).__name__})"
 
 
+def _s3_reader() -> StorageReader:
+    """S3 with boto3's default credentials chain; ``default_reader(s3=...)`` configures it."""
+    from vexport.s3.client import S3Endpoint  # lazily: boto3 is slow to import
+    from vexport.s3.reader import S3Reader  # and it imports this module
+
+    return S3Reader(S3Endpoint())
+
+
 SCHEME_READERS: dict[str, Callable[[], StorageReader]] = {
     "file": FileReader,
     "http": HttpReader,
     "https": HttpReader,
+    "s3": _s3_reader,
 }
 """Reader factory per URL scheme; ``DispatchReader`` makes one per scheme on first use."""
 
@@ -169,6 +217,10 @@ class DispatchReader:
         return reader.read(url)
 
 
-def default_reader() -> StorageReader:
-    """A reader for file and HTTP(S) URLs."""
-    return DispatchReader()
+def default_reader(*, s3: StorageReader | None = None) -> StorageReader:
+    """A reader for file, HTTP(S) and S3 URLs; ``s3`` is the configured S3 reader
+    (without it, S3 is reached with boto3's default region and credentials)."""
+    readers = dict(SCHEME_READERS)
+    if s3 is not None:
+        readers["s3"] = lambda: s3
+    return DispatchReader(readers)
