@@ -203,10 +203,10 @@ class _Tamper:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
-    def put_object(self, *, Body: bytes, **kwargs: Any) -> Any:  # noqa: N803 (boto3's names)
+    def put_object(self, *, Body: bytes, **kwargs: Any) -> Any:
         return self._client.put_object(Body=Body[:-1], **kwargs)
 
-    def upload_part(self, *, Body: bytes, **kwargs: Any) -> Any:  # noqa: N803
+    def upload_part(self, *, Body: bytes, **kwargs: Any) -> Any:
         return self._client.upload_part(Body=b"!" + Body[1:], **kwargs)
 
 
