@@ -11,12 +11,15 @@ import os
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from vexport.timeutil import parse_duration
+
+if TYPE_CHECKING:
+    from vexport.s3.client import S3Endpoint
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
@@ -86,6 +89,62 @@ class MediaConfig(BaseModel):
     mosaic_cell: float = Field(default=0.05, gt=0, le=0.5)
 
 
+class S3Config(BaseModel):
+    """How to reach S3 (archives at ``s3://`` URLs, the result store).
+
+    Unset values fall back to boto3's defaults: region and credentials from
+    the environment, shared config files or an instance role.
+    """
+
+    region: str | None = None
+    # Any S3-compatible endpoint (MinIO, Ceph RGW): "https://minio.example:9000".
+    endpoint_url: str | None = None
+    access_key: str | None = None
+    secret_key: SecretStr | None = None
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            from vexport.s3.client import S3Endpoint  # boto3 is slow to import
+
+            S3Endpoint(endpoint_url=value)  # raises ValueError naming endpoint_url
+        return value
+
+    @model_validator(mode="after")
+    def _both_keys_or_neither(self) -> S3Config:
+        if (self.access_key is None) != (self.secret_key is None):
+            raise ValueError("set both access_key and secret_key, or neither")
+        return self
+
+
+class ResultsConfig(BaseModel):
+    """Where finished files go besides the local directory (``cloud_export``)."""
+
+    # Sessions with cloud_export upload their files to s3://s3_bucket/s3_prefix<session>/<file>.
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _bucket(cls, value: str | None) -> str | None:
+        if value is not None:
+            from vexport.s3.client import split_s3_url
+
+            split_s3_url(f"s3://{value}/k")  # raises ValueError for a bad bucket name
+        return value
+
+    @field_validator("s3_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if value:
+            from vexport.s3.client import safe_key
+
+            safe_key(value + "x")  # raises ValueError for '..', leading '/', …
+        return value
+
+
 DEFAULT_AGENT = "hosts/local/MMExportAgent.1"
 
 
@@ -102,6 +161,8 @@ class Settings(BaseSettings):
     sources: list[SourceConfig] = Field(default_factory=list)
     demo: DemoConfig = Field(default_factory=DemoConfig)
     media: MediaConfig = Field(default_factory=MediaConfig)
+    s3: S3Config = Field(default_factory=S3Config)
+    results: ResultsConfig = Field(default_factory=ResultsConfig)
 
     @field_validator("agents")
     @classmethod
@@ -142,6 +203,21 @@ class Settings(BaseSettings):
     @property
     def results_dir(self) -> Path:
         return self.server.data_dir / "results"
+
+    def s3_endpoint(self) -> S3Endpoint:
+        """The configured S3 endpoint, with its credentials (if any)."""
+        from vexport.s3.client import S3Credentials, S3Endpoint
+
+        s3 = self.s3
+        credentials = None
+        if s3.access_key is not None and s3.secret_key is not None:
+            credentials = S3Credentials(s3.access_key, s3.secret_key.get_secret_value())
+        return S3Endpoint(
+            region=s3.region,
+            endpoint_url=s3.endpoint_url,
+            credentials=credentials,
+            addressing_style=s3.addressing_style,
+        )
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
