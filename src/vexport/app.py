@@ -17,10 +17,13 @@ from vexport.config import Settings
 from vexport.demo import DemoCamera
 from vexport.media.runner import run_export
 from vexport.results.local import LocalResultStore
+from vexport.results.s3 import S3ResultStore
+from vexport.s3.reader import S3Reader
 from vexport.sessions.job import StoreJobControl, execute_session
 from vexport.sessions.service import SessionService
 from vexport.sessions.store import SessionStore
 from vexport.sources.catalog import Catalog
+from vexport.sources.storage import default_reader
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +40,14 @@ class App:
         self.store = SessionStore(settings.database_url)
         self.results = LocalResultStore(settings.results_dir)
         self.service = SessionService(settings, self.store, self.results, catalog)
-        export = partial(run_export, ffmpeg=settings.media.ffmpeg)
-        runner = partial(execute_session, self.store, self.results, export)
+        # One S3 client for archives and results: boto3 clients are thread-safe
+        # and keep a connection pool; archive s3:// URLs use the [s3] endpoint.
+        s3 = S3Reader(settings.s3_endpoint())
+        cloud = None
+        if settings.results.s3_bucket is not None:
+            cloud = S3ResultStore(s3.client, settings.results.s3_bucket, settings.results.s3_prefix)
+        export = partial(run_export, ffmpeg=settings.media.ffmpeg, reader=default_reader(s3=s3))
+        runner = partial(execute_session, self.store, self.results, export, cloud=cloud)
         for agent in settings.agents:
             self.service.add_executor(
                 LocalPool(

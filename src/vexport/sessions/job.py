@@ -8,18 +8,24 @@ ends S_COMPLETED with a reason; nothing escapes to crash a worker.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from vexport.media.control import SimpleJobControl
 from vexport.media.plan import ExportFailed, ExportPlan, ProducedFile
 from vexport.results.local import LocalResultStore
+from vexport.s3.client import S3Error
 from vexport.sessions.model import ResultFile, SessionState
 from vexport.sessions.store import SessionStore
 from vexport.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from vexport.results.s3 import S3ResultStore
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +67,13 @@ def execute_session(
     export: ExportFunction,
     session_id: str,
     control: SimpleJobControl,
+    *,
+    cloud: S3ResultStore | None = None,
 ) -> None:
-    """Run the export of ``session_id``; complete it whatever happens."""
+    """Run the export of ``session_id``; complete it whatever happens.
+
+    ``cloud`` is the result store that sessions with ``cloud_export`` upload to.
+    """
     if not store.transition(session_id, (SessionState.NONE,), state=SessionState.RUNNING):
         return  # stopped or destroyed while queued
     session = store.get(session_id)
@@ -86,6 +97,8 @@ def execute_session(
     except Exception as exc:  # a bug, not a media problem: say so, keep the server up
         log.exception("export %s failed unexpectedly", session_id)
         error = f"internal error: {type(exc).__name__}: {exc}"
+    if files and not error and not control.aborted and plan.extra.get("cloud_export"):
+        files, error = _cloud_export(cloud, results, session_id, files)
     if control.aborted:
         error = "the server shut down while this export was running"
         files = []
@@ -110,3 +123,29 @@ def execute_session(
     if not completed or (error and not files):
         # Destroyed while running, or nothing worth keeping: leave no files behind.
         results.delete_session(session_id)
+
+
+def _cloud_export(
+    cloud: S3ResultStore | None,
+    results: LocalResultStore,
+    session_id: str,
+    files: list[ResultFile],
+) -> tuple[list[ResultFile], str]:
+    """Upload every file; all of them or (on failure) none stays in the bucket.
+
+    The local files stay either way, so a failed delivery can still be downloaded.
+    """
+    if cloud is None:
+        return files, "cloud export is no longer configured ([results] s3_bucket)"
+    uploaded: list[ResultFile] = []
+    try:
+        for file in files:
+            done = cloud.upload(session_id, file, results.path_of(session_id, file))
+            uploaded.append(dataclasses.replace(file, cloud_id=done.url))
+    except Exception as exc:
+        # S3Error messages name bucket and key, never credentials.
+        if not isinstance(exc, S3Error):
+            log.exception("cloud export of %s failed unexpectedly", session_id)
+        cloud.delete([f.cloud_id for f in uploaded])
+        return files, f"cloud export failed: {exc}"
+    return uploaded, ""

@@ -32,6 +32,8 @@ class ResultFile:
     last_frame: datetime
     mime_type: str
     sha256: str
+    # s3://bucket/key of the uploaded copy (cloud_export), else empty.
+    cloud_id: str = ""
 
 
 @dataclass

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from google.protobuf.message import Message
 
-from vexport.errors import InvalidArgument, NotFound, Unimplemented
+from vexport.errors import FailedPrecondition, InvalidArgument, NotFound, Unimplemented
 from vexport.media.plan import ContainerFormat, ExportKind, SourcePlan
 from vexport.media.rendering import Rendering
 from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
@@ -58,10 +58,16 @@ class ValidatedRequest:
     file_stem: str
     timezone_minutes: int
     rendering: Rendering = field(default_factory=Rendering)
+    cloud_export: bool = False
 
 
-def validate_options(options: pb.Options, catalog: Catalog, agents: list[str]) -> ValidatedRequest:
-    """Check ``options`` against the contract and the catalog; raise on the first problem."""
+def validate_options(
+    options: pb.Options, catalog: Catalog, agents: list[str], *, cloud_store: bool = False
+) -> ValidatedRequest:
+    """Check ``options`` against the contract and the catalog; raise on the first problem.
+
+    ``cloud_store``: whether a result store for ``cloud_export`` is configured.
+    """
     _check_enums(options, "session_options")
     mode = options.WhichOneof("mode")
     output = options.WhichOneof("output_type")
@@ -82,6 +88,12 @@ def validate_options(options: pb.Options, catalog: Catalog, agents: list[str]) -
     file_stem, timezone = _common_settings(options)
     container = _container(options)
     _unsupported_output_options(options)
+    if options.cloud_export and not cloud_store:
+        raise FailedPrecondition(
+            "no object store is configured for cloud export; set [results] s3_bucket"
+            " (and the [s3] endpoint and keys) in the server configuration",
+            field="session_options.cloud_export",
+        )
     rendering = Rendering()
     if options.HasField("stream"):
         rendering = rendering_from_stream_settings(
@@ -119,6 +131,7 @@ def validate_options(options: pb.Options, catalog: Catalog, agents: list[str]) -
         file_stem=file_stem,
         timezone_minutes=timezone,
         rendering=rendering,
+        cloud_export=options.cloud_export,
     )
 
 
@@ -186,11 +199,6 @@ def _container(options: pb.Options) -> ContainerFormat:
 
 
 def _unsupported_output_options(options: pb.Options) -> None:
-    if options.cloud_export:
-        raise Unimplemented(
-            "uploading results to an object store is not supported yet",
-            field="session_options.cloud_export",
-        )
     if options.store_result_by_export_agent:
         raise Unimplemented(
             "storing results in the agent's own directory is not supported",

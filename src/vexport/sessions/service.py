@@ -63,7 +63,12 @@ class SessionService:
     # -- the contract's calls -------------------------------------------------
 
     def start(self, options: pb.Options) -> str:
-        request = validate_options(options, self.catalog, self.agent_names)
+        request = validate_options(
+            options,
+            self.catalog,
+            self.agent_names,
+            cloud_store=self.settings.results.s3_bucket is not None,
+        )
         executor = self.executors[request.agent]
         if not executor.has_room():
             raise ResourceExhausted(
@@ -85,6 +90,7 @@ class SessionService:
             file_stem=request.file_stem,
             rendering=request.rendering,
             timezone_minutes=request.timezone_minutes,
+            extra={"cloud_export": True} if request.cloud_export else {},
         )
         now = utcnow()
         self.store.add(

@@ -27,7 +27,9 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine
@@ -113,6 +115,7 @@ class FileRow(Base):
     last_frame: Mapped[datetime] = mapped_column(UtcDateTime())
     mime_type: Mapped[str] = mapped_column(String(64))
     sha256: Mapped[str] = mapped_column(String(64))
+    cloud_id: Mapped[str] = mapped_column(String(1100), default="")
     session: Mapped[SessionRow] = relationship(back_populates="files")
 
 
@@ -145,6 +148,7 @@ def _to_domain(row: SessionRow) -> Session:
                 last_frame=f.last_frame,
                 mime_type=f.mime_type,
                 sha256=f.sha256,
+                cloud_id=f.cloud_id or "",
             )
             for f in row.files
         ],
@@ -159,6 +163,7 @@ class SessionStore:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def close(self) -> None:
@@ -281,6 +286,7 @@ class SessionStore:
                     last_frame=f.last_frame,
                     mime_type=f.mime_type,
                     sha256=f.sha256,
+                    cloud_id=f.cloud_id,
                 )
                 for index, f in enumerate(files)
             ]
@@ -309,3 +315,17 @@ def _sqlite_pragmas(connection: object, record: object) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+_ADDED_COLUMNS = {"result_files": {"cloud_id": "VARCHAR(1100) NOT NULL DEFAULT ''"}}
+"""Columns added after the first release; ``create_all`` does not alter existing tables."""
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    inspector = inspect(engine)
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {c["name"] for c in inspector.get_columns(table)}
+        for name, ddl in columns.items():
+            if name not in present:
+                with engine.begin() as connection:
+                    connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))

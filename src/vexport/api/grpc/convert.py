@@ -29,6 +29,7 @@ def state_message(session: Session) -> spb.State:
                 mime_type=file.mime_type,
                 timezone=session.timezone_minutes,
                 sha256=file.sha256,
+                cloud_id=file.cloud_id,
             )
     return state
 
