@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from botocore.exceptions import ConnectionClosedError
 
 from tests.conftest import make_bucket
 from tests.media.conftest import assert_consecutive, decoded
@@ -73,6 +74,7 @@ def test_resolve_against_s3(base: str, reference: str, expected: str) -> None:
         ("s3://b/a/index.m3u8", "%2e%2e/%2e%2e/x.ts", "leaves the bucket"),
         ("s3://b/a/index.m3u8", "file:///etc/passwd", "local files"),
         ("https://h/a/index.m3u8", "file:///etc/passwd", "local files"),
+        ("https://h/a/index.m3u8", "s3://private/x.ts", "may not reference S3"),
     ],
 )
 def test_resolve_refuses_escapes(base: str, reference: str, reason: str) -> None:
@@ -106,6 +108,41 @@ def test_wrong_key_is_access_denied_without_the_secret(
     assert "access denied by S3" in str(info.value)
     assert creds.secret_key not in str(info.value)
     assert creds.secret_key not in caplog.text
+
+
+class _Dropping:
+    """The real client, whose first ``get_object`` calls lose the connection."""
+
+    def __init__(self, client: S3Client, drops: int) -> None:
+        self._client = client
+        self._drops = drops
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_object(self, **kwargs: Any) -> Any:
+        if self._drops:
+            self._drops -= 1
+            raise ConnectionClosedError(endpoint_url="http://127.0.0.1/")
+        return self._client.get_object(**kwargs)
+
+
+def test_broken_connection_is_retried(s3_client: S3Client, s3_bucket: str) -> None:
+    s3_client.put_object(Bucket=s3_bucket, Key="seg.ts", Body=b"data")
+    delays: list[float] = []
+    reader = S3Reader(_Dropping(s3_client, 2), backoff=0.1, sleep=delays.append)  # type: ignore[arg-type]
+    assert reader.read(f"s3://{s3_bucket}/seg.ts") == b"data"
+    assert delays == [0.1, 0.2]
+    reader = S3Reader(_Dropping(s3_client, 3), retries=2, sleep=delays.append)  # type: ignore[arg-type]
+    with pytest.raises(StorageError, match="broke off"):
+        reader.read(f"s3://{s3_bucket}/seg.ts")
+
+
+def test_missing_object_is_not_retried(s3_client: S3Client, s3_bucket: str) -> None:
+    delays: list[float] = []
+    with pytest.raises(StorageError, match="no such object"):
+        S3Reader(s3_client, sleep=delays.append).read(f"s3://{s3_bucket}/none.ts")
+    assert delays == []
 
 
 def test_bad_url_is_a_storage_error(reader: S3Reader) -> None:

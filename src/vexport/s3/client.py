@@ -23,6 +23,8 @@ from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    HTTPClientError,
+    IncompleteReadError,
     NoCredentialsError,
     ReadTimeoutError,
 )
@@ -135,7 +137,8 @@ def make_client(endpoint: S3Endpoint) -> S3Client:
     session = boto3.session.Session()
     return session.client(
         "s3",
-        region_name=endpoint.region or "us-east-1",
+        # Unset: boto3's own (AWS_REGION, shared config), else S3's default region.
+        region_name=endpoint.region or session.region_name or "us-east-1",
         endpoint_url=endpoint.endpoint_url,
         aws_access_key_id=creds.access_key if creds else None,
         aws_secret_access_key=creds.secret_key if creds else None,
@@ -175,6 +178,7 @@ _TRANSIENT_CODES = frozenset(
         "RequestTimeout",
         "RequestTimeTooSkewed",
         "EndpointConnectionError",
+        "ConnectionError",
         "Timeout",
         "HTTP500",
         "HTTP502",
@@ -220,6 +224,7 @@ _REASONS = {
     "NoCredentials": "no S3 credentials configured (set access_key and secret_key)",
     "EndpointConnectionError": "cannot connect to the S3 endpoint (check endpoint_url)",
     "Timeout": "the S3 endpoint timed out",
+    "ConnectionError": "the connection to S3 broke off (try again later)",
 }
 
 _HTTP_CODES = {"403": "AccessDenied", "404": "NotFound", "400": "InvalidRequest"}
@@ -247,6 +252,8 @@ def s3_error(exc: BaseException, *, bucket: str, key: str | None = None) -> S3Er
         code = "EndpointConnectionError"
     elif isinstance(exc, ConnectTimeoutError | ReadTimeoutError):
         code = "Timeout"
+    elif isinstance(exc, HTTPClientError | IncompleteReadError):
+        code = "ConnectionError"  # closed mid-request or mid-body
     elif isinstance(exc, NoCredentialsError):
         code = "NoCredentials"
     elif isinstance(exc, BotoCoreError):

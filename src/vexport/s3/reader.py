@@ -10,6 +10,8 @@ callers that map errors to codes of their own.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -27,12 +29,23 @@ class S3Reader:
     """``StorageReader`` for ``s3://bucket/key`` URLs through one S3 client.
 
     Takes a ready client (shared with uploads, say) or an ``S3Endpoint`` to
-    make one from. botocore retries transient failures (``standard`` mode);
-    what is left after that is reported.
+    make one from. botocore retries failed requests (``standard`` mode);
+    this reader also retries a body that broke off mid-transfer, which
+    botocore does not, ``retries`` times with exponential backoff.
     """
 
-    def __init__(self, client: S3Client | S3Endpoint) -> None:
+    def __init__(
+        self,
+        client: S3Client | S3Endpoint,
+        *,
+        retries: int = 2,
+        backoff: float = 0.25,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._client = make_client(client) if isinstance(client, S3Endpoint) else client
+        self._retries = retries
+        self._backoff = backoff
+        self._sleep = sleep
 
     @property
     def client(self) -> S3Client:
@@ -43,18 +56,27 @@ class S3Reader:
             bucket, key = split_s3_url(url)
         except ValueError as exc:
             raise StorageError(str(exc)) from None
-        error: S3Error
+        attempt = 0
+        while True:
+            error = self._get(bucket, key)
+            if isinstance(error, bytes):
+                return error
+            if not error.transient or attempt >= self._retries:
+                # Outside any except block: the chain holds the S3Error, not botocore's.
+                raise StorageError(str(error)) from error
+            self._sleep(self._backoff * 2**attempt)
+            attempt += 1
+
+    def _get(self, bucket: str, key: str) -> bytes | S3Error:
         try:
             response = self._client.get_object(Bucket=bucket, Key=key)
             return response["Body"].read()
         except (ClientError, BotoCoreError) as exc:
-            error = s3_error(exc, bucket=bucket, key=key)
-        except OSError as exc:  # the body's connection dropped mid-read
-            error = S3Error(
+            return s3_error(exc, bucket=bucket, key=key)
+        except OSError:  # urllib3's protocol errors on a body that broke off
+            return S3Error(
                 "ConnectionError",
-                f"s3://{bucket}/{key}: connection lost while reading ({type(exc).__name__})",
+                f"s3://{bucket}/{key}: the connection to S3 broke off (try again later)",
                 bucket=bucket,
                 key=key,
             )
-        # Raised outside the except block: the chain holds the S3Error, not botocore's.
-        raise StorageError(str(error)) from error

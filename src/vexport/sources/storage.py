@@ -51,8 +51,9 @@ def resolve_url(base: str, reference: str) -> str:
 
     Plain paths are turned into ``file://`` URLs first so that ``urljoin``
     treats both kinds alike; an absolute reference (any scheme) wins as is,
-    except that a manifest that is not on the local disk may not send us to
-    it (a ``file:`` reference from an HTTP or S3 manifest is a StorageError).
+    except where a manifest would send the server somewhere only the server's
+    own credentials reach: ``file:`` only from local manifests, ``s3:`` only
+    from local or S3 ones (a StorageError otherwise).
     ``s3://`` bases are resolved here: ``urljoin`` does not know the scheme.
     """
     scheme = urlsplit(reference).scheme.lower()
@@ -61,6 +62,8 @@ def resolve_url(base: str, reference: str) -> str:
             raise StorageError(
                 f"{redact_url(base)}: a remote manifest may not reference local files"
             )
+        if scheme == "s3" and not (_is_local(base) or urlsplit(base).scheme.lower() == "s3"):
+            raise StorageError(f"{redact_url(base)}: an HTTP manifest may not reference S3")
         return reference
     if urlsplit(base).scheme.lower() == "s3":
         return _resolve_s3(base, reference)
