@@ -96,6 +96,13 @@ def test_unreachable_endpoint_is_a_connection_error() -> None:
     assert "endpoint_url" in str(error)
 
 
+def test_unknown_codes_keep_the_code() -> None:
+    exc = ClientError({"Error": {"Code": "WeirdThing", "Message": "secret details"}}, "GetObject")
+    error = s3_error(exc, bucket="b", key="k")
+    assert (error.code, str(error)) == ("WeirdThing", "s3://b/k: S3 error WeirdThing")
+    assert not error.transient and not error.access_denied
+
+
 def test_credentials_repr_hides_secret() -> None:
     creds = S3Credentials("AKIAEXAMPLE", "s3cr3t/value")
     assert "s3cr3t" not in repr(creds)
@@ -156,6 +163,9 @@ def test_safe_key_joins() -> None:
         (("root", "a%2fb%2f..%2fc"), "'..'"),
         (("root", "%5c"), "backslash"),
         (("root", "%00"), "control"),
+        (("root", "a\x85b"), "control"),
+        (("root", "\uff0e\uff0e/x"), "'..'"),
+        (("root", "a\uff3cb"), "backslash"),
         (("%2fetc",), "leading '/'"),
         (("a//b",), "'//'"),
         (("", ""), "empty"),

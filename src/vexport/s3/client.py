@@ -12,6 +12,7 @@ from botocore's text (which can quote request details).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -288,7 +289,7 @@ def split_s3_url(url: str) -> tuple[str, str]:
     return bucket, key
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def safe_key(*parts: str) -> str:
@@ -298,7 +299,8 @@ def safe_key(*parts: str) -> str:
     systems (and every tool that mirrors a bucket to disk) treat ``..`` and
     leading slashes as paths. Refused, with the reason: ``..`` or ``.``
     segments, absolute or leading ``/``, backslashes, NUL and control
-    characters, and percent-encodings that decode to any of those.
+    characters, and percent-encodings or Unicode look-alikes (fullwidth
+    ``．．``, which NFKC-normalising tools turn into ``..``) of any of those.
     Empty parts are skipped; a ``/`` at the end of a part is fine.
     """
     pieces: list[str] = []
@@ -329,7 +331,7 @@ def _check_part(part: str) -> None:
         if again == decoded:
             break
         decoded = again
-    for text in (part, decoded):
+    for text in (part, decoded, unicodedata.normalize("NFKC", decoded)):
         if _CONTROL.search(text):
             raise ValueError("key: NUL or control characters are not allowed")
         if "\\" in text:
