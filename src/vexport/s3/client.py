@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 import boto3
@@ -342,12 +342,3 @@ def _check_part(part: str) -> None:
     if decoded != part and decoded.startswith("/"):
         raise ValueError("key: an encoded leading '/' is not allowed")
 
-
-def describe(endpoint: S3Endpoint) -> dict[str, Any]:
-    """The endpoint for logs: no secret."""
-    return {
-        "region": endpoint.region,
-        "endpoint_url": endpoint.endpoint_url,
-        "access_key": endpoint.credentials.access_key if endpoint.credentials else None,
-        "addressing_style": endpoint.addressing_style,
-    }
