@@ -341,4 +341,3 @@ def _check_part(part: str) -> None:
             raise ValueError("key: '.' and '..' segments are not allowed")
     if decoded != part and decoded.startswith("/"):
         raise ValueError("key: an encoded leading '/' is not allowed")
-
