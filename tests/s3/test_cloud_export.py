@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 START = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 CAMERA = "hosts/test/DeviceIpint.1/SourceEndpoint.video:0:0"
+CAMERA2 = "hosts/test/DeviceIpint.2/SourceEndpoint.video:0:0"
 STORAGE = "hosts/test/MultimediaStorage.Main/MultimediaStorage"
 PREFIX = "exports/vx-"
 
@@ -154,11 +155,16 @@ def test_failed_upload_fails_the_session_and_keeps_the_local_file(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     bucket = make_bucket(s3_client, "denied")
+    upload_tree(s3_client, hls_dir, bucket, "cam2")
     creds = wrong_secret(s3_endpoint_url)
     url = (hls_dir / "index.m3u8").as_uri()
+    s3_url = f"s3://{bucket}/cam2/index.m3u8"
     settings = make_settings(
         tmp_path,
-        sources=[{"origin": CAMERA, "archives": [{"storage": STORAGE, "url": url}]}],
+        sources=[
+            {"origin": CAMERA, "archives": [{"storage": STORAGE, "url": url}]},
+            {"origin": CAMERA2, "archives": [{"storage": STORAGE, "url": s3_url}]},
+        ],
         s3=_s3_settings(s3_endpoint_url, creds),
         results={"s3_bucket": bucket},
     )
@@ -176,9 +182,16 @@ def test_failed_upload_fails_the_session_and_keeps_the_local_file(
         assert file.cloud_id == ""
         data, _ = download(stub, session_id, file.path)
         assert _sha256(data) == file.sha256
+        # The archive in S3 is read with the same (wrong) key: refused, said plainly.
+        failed = wait_completed(stub, start_session(stub, archive_clip(CAMERA2, at(1), at(2))))
+        assert not failed.result.succeeded
+        assert f"{s3_url}: access denied by S3" in failed.error
+        assert creds.secret_key not in failed.error
         listed = stub.ListSessions(spb.ListSessionsRequest())
         assert creds.secret_key not in str(list(listed))
-    assert s3_client.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    assert [o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket)["Contents"]] == sorted(
+        f"cam2/{p.name}" for p in hls_dir.iterdir()
+    )  # the archive only: no result object
     assert s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     assert creds.secret_key not in caplog.text
     stored = list(tmp_path.glob("vexport.db*"))  # with SQLite's -wal and -shm files
