@@ -7,6 +7,8 @@ What the caller can rely on:
   the checksum S3 reports (whole-object for a PUT, checksum-of-part-checksums
   for multipart) are compared with ours. The file's own SHA-256 is stored in
   the object's metadata (``x-amz-meta-sha256``) and returned.
+- **Throughput.** Parts go up to ``concurrency`` at a time (4 by default), so
+  a long round trip does not idle the link; memory is that many parts.
 - **Retries.** Transient failures (5xx, throttling, timeouts, connection
   trouble) are retried per request with exponential backoff, on top of
   botocore's own quick retries; 4xx answers (access denied, no such bucket)
@@ -25,6 +27,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -74,6 +77,7 @@ def upload_file(
     content_type: str,
     part_size: int = 8 * MiB,
     sha256: str | None = None,
+    concurrency: int = 4,
     retries: int = 3,
     backoff: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
@@ -81,11 +85,14 @@ def upload_file(
     """Upload ``path`` to ``s3://bucket/key``; raises ``S3Error`` and leaves nothing behind.
 
     ``sha256`` (hex) saves reading the file twice when the caller already has
-    it. ``retries`` is the number of extra attempts per request for transient
-    errors, waiting ``backoff * 2**n`` seconds before attempt ``n + 1``.
+    it. ``concurrency``: parts in flight at once. ``retries`` is the number of
+    extra attempts per request for transient errors, waiting
+    ``backoff * 2**n`` seconds before attempt ``n + 1``.
     """
     if part_size < MIN_PART_SIZE:
         raise ValueError(f"part_size: at least {MIN_PART_SIZE} bytes (S3's minimum part)")
+    if concurrency < 1:
+        raise ValueError("concurrency: at least 1")
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -97,7 +104,15 @@ def upload_file(
         ) from None
     if sha256 is None:
         sha256 = _file_sha256(path)
-    upload = _Upload(client, bucket, key, retries=retries, backoff=backoff, sleep=sleep)
+    upload = _Upload(
+        client,
+        bucket,
+        key,
+        concurrency=concurrency,
+        retries=retries,
+        backoff=backoff,
+        sleep=sleep,
+    )
     extra: dict[str, Any] = {"ContentType": content_type, "Metadata": {"sha256": sha256}}
     if size < part_size:
         etag = upload.single(path.read_bytes(), extra)
@@ -128,6 +143,7 @@ class _Upload:
         bucket: str,
         key: str,
         *,
+        concurrency: int,
         retries: int,
         backoff: float,
         sleep: Callable[[float], None],
@@ -135,6 +151,7 @@ class _Upload:
         self.client = client
         self.bucket = bucket
         self.key = key
+        self.concurrency = concurrency
         self.retries = retries
         self.backoff = backoff
         self.sleep = sleep
@@ -195,41 +212,68 @@ class _Upload:
     def _parts(
         self, path: Path, part_size: int, upload_id: str
     ) -> tuple[list[CompletedPartTypeDef], list[bytes], int]:
-        parts: list[CompletedPartTypeDef] = []
-        digests: list[bytes] = []
+        """Send every part, ``concurrency`` at a time; the first failure stops the rest.
+
+        Parts not yet started are cancelled; the pool's exit waits for those
+        in flight, so the abort that follows finds no part still arriving.
+        """
+        done: dict[int, tuple[CompletedPartTypeDef, bytes]] = {}
         size = 0
-        with path.open("rb") as handle:
-            number = 1
-            while data := handle.read(part_size):
-                digest = hashlib.sha256(data).digest()
-                checksum = _b64(digest)
+        number = 0
+        pending: set[Future[tuple[int, CompletedPartTypeDef, bytes]]] = set()
+        with (
+            path.open("rb") as handle,
+            ThreadPoolExecutor(self.concurrency, thread_name_prefix="s3-part") as pool,
+        ):
+            try:
+                while True:
+                    while len(pending) < self.concurrency and (data := handle.read(part_size)):
+                        number += 1
+                        size += len(data)
+                        pending.add(pool.submit(self._part, upload_id, number, data))
+                    if not pending:
+                        break
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        sent, part, digest = future.result()  # raises the part's S3Error
+                        done[sent] = (part, digest)
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+        ordered = [done[n] for n in sorted(done)]
+        return [part for part, _ in ordered], [digest for _, digest in ordered], size
 
-                def send(data: bytes = data, number: int = number, checksum: str = checksum) -> Any:
-                    return self.client.upload_part(
-                        Bucket=self.bucket,
-                        Key=self.key,
-                        UploadId=upload_id,
-                        PartNumber=number,
-                        Body=data,
-                        ChecksumSHA256=checksum,
-                    )
-
-                response = self.call(f"part {number}", send)
-                echoed = response.get("ChecksumSHA256")
-                if echoed and echoed != checksum:
-                    raise S3Error(
-                        "BadDigest",
-                        f"s3://{self.bucket}/{self.key}: part {number} arrived damaged",
-                        bucket=self.bucket,
-                        key=self.key,
-                    )
-                parts.append(
-                    {"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": checksum}
-                )
-                digests.append(digest)
-                size += len(data)
-                number += 1
-        return parts, digests, size
+    def _part(
+        self, upload_id: str, number: int, data: bytes
+    ) -> tuple[int, CompletedPartTypeDef, bytes]:
+        digest = hashlib.sha256(data).digest()
+        checksum = _b64(digest)
+        response = self.call(
+            f"part {number}",
+            lambda: self.client.upload_part(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=data,
+                ChecksumSHA256=checksum,
+            ),
+        )
+        echoed = response.get("ChecksumSHA256")
+        if echoed and echoed != checksum:
+            raise S3Error(
+                "BadDigest",
+                f"s3://{self.bucket}/{self.key}: part {number} arrived damaged",
+                bucket=self.bucket,
+                key=self.key,
+            )
+        part: CompletedPartTypeDef = {
+            "PartNumber": number,
+            "ETag": response["ETag"],
+            "ChecksumSHA256": checksum,
+        }
+        return number, part, digest
 
     def _abort(self, upload_id: str) -> None:
         try:
