@@ -177,7 +177,6 @@ _TRANSIENT_CODES = frozenset(
         "Throttling",
         "ThrottlingException",
         "RequestTimeout",
-        "RequestTimeTooSkewed",
         "EndpointConnectionError",
         "ConnectionError",
         "Timeout",
@@ -214,6 +213,7 @@ _REASONS = {
     "InvalidBucketName": "invalid bucket name",
     "PermanentRedirect": "the bucket is in another region (set the region)",
     "AuthorizationHeaderMalformed": "the region does not match the bucket's (set the region)",
+    "RequestTimeTooSkewed": "this server's clock is too far off S3's (fix the clock)",
     "EntityTooSmall": "a multipart part is below S3's minimum size",
     "InvalidPart": "a multipart part was not accepted",
     "BadDigest": "the data did not match its checksum",
@@ -228,7 +228,12 @@ _REASONS = {
     "ConnectionError": "the connection to S3 broke off (try again later)",
 }
 
-_HTTP_CODES = {"403": "AccessDenied", "404": "NotFound", "400": "InvalidRequest"}
+_HTTP_CODES = {
+    "301": "PermanentRedirect",
+    "400": "InvalidRequest",
+    "403": "AccessDenied",
+    "404": "NotFound",
+}
 
 
 def s3_error(exc: BaseException, *, bucket: str, key: str | None = None) -> S3Error:
