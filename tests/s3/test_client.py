@@ -103,6 +103,16 @@ def test_unknown_codes_keep_the_code() -> None:
     assert not error.transient and not error.access_denied
 
 
+def test_client_configuration() -> None:
+    client = make_client(S3Endpoint("eu-west-1", "http://127.0.0.1:9", UNKNOWN_KEY, "path"))
+    config = client.meta.config
+    assert config.retries == {"mode": "standard", "total_max_attempts": 4}
+    assert (config.connect_timeout, config.read_timeout) == (5.0, 60.0)
+    assert config.s3 == {"addressing_style": "path"}
+    assert client.meta.region_name == "eu-west-1"
+    assert client.meta.endpoint_url == "http://127.0.0.1:9"
+
+
 def test_credentials_repr_hides_secret() -> None:
     creds = S3Credentials("AKIAEXAMPLE", "s3cr3t/value")
     assert "s3cr3t" not in repr(creds)
@@ -137,7 +147,14 @@ def test_endpoint_validation() -> None:
 
 def test_split_s3_url() -> None:
     assert split_s3_url("s3://bucket/dir/a b.mpd") == ("bucket", "dir/a b.mpd")
-    for bad in ["http://b/k", "s3://bucket", "s3://bucket/", "s3://Bad_Bucket!/k", "s3://b/k?x=1"]:
+    for bad in [
+        "http://b/k",
+        "s3://bucket",
+        "s3://bucket/",
+        "s3://Bad_Bucket!/k",
+        "s3://bk/k",
+        "s3://bkt/k?x=1",
+    ]:
         with pytest.raises(ValueError):
             split_s3_url(bad)
 

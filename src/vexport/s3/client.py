@@ -125,7 +125,7 @@ def make_client(endpoint: S3Endpoint) -> S3Client:
     concurrently. The client itself is thread-safe and meant to be shared.
     """
     config = Config(
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
         s3={"addressing_style": endpoint.addressing_style},  # type: ignore[arg-type]
@@ -272,7 +272,8 @@ def _where(bucket: str, key: str | None) -> str:
     return f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
 
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,254}$")
+# 3 to 63 characters today; older us-east-1 buckets may be longer and hold '_'.
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{2,254}$")
 
 
 def split_s3_url(url: str) -> tuple[str, str]:
