@@ -55,7 +55,7 @@ READ_TIMEOUT = 60.0
 """Seconds between bytes: a multipart part of several MiB on a slow link takes a while."""
 
 MAX_ATTEMPTS = 4
-"""botocore ``standard`` retry mode: transient errors and throttling, with backoff."""
+"""Attempts in all (botocore ``standard`` mode): transient errors and throttling, with backoff."""
 
 
 @dataclass(frozen=True)
