@@ -17,6 +17,7 @@ from vexport.s3.client import (
     parse_key_pair,
     s3_error,
     safe_key,
+    shared_client,
     split_s3_url,
 )
 
@@ -111,6 +112,16 @@ def test_client_configuration() -> None:
     assert config.s3 == {"addressing_style": "path"}
     assert client.meta.region_name == "eu-west-1"
     assert client.meta.endpoint_url == "http://127.0.0.1:9"
+
+
+def test_shared_client_per_endpoint_and_keys() -> None:
+    one = S3Endpoint("eu-west-1", None, S3Credentials("AK", "secret-1"))
+    assert shared_client(one) is shared_client(
+        S3Endpoint("eu-west-1", None, S3Credentials("AK", "secret-1"))
+    )
+    assert shared_client(one) is not shared_client(
+        S3Endpoint("eu-west-1", None, S3Credentials("AK", "secret-2"))
+    )
 
 
 def test_credentials_repr_hides_secret() -> None:

@@ -11,6 +11,7 @@ from botocore's text (which can quote request details).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ __all__ = [
     "parse_key_pair",
     "s3_error",
     "safe_key",
+    "shared_client",
     "split_s3_url",
 ]
 
@@ -145,6 +147,18 @@ def make_client(endpoint: S3Endpoint) -> S3Client:
         aws_secret_access_key=creds.secret_key if creds else None,
         config=config,
     )
+
+
+@functools.lru_cache(maxsize=32)
+def shared_client(endpoint: S3Endpoint) -> S3Client:
+    """A client per distinct endpoint (and keys), kept for reuse.
+
+    Making a client costs tens of milliseconds; callers that see the same
+    endpoint again and again (``export-to-s3dir`` polls carry the same keys)
+    share one, and with it its connection pool. Two threads racing on a new
+    endpoint may each make one; both work.
+    """
+    return make_client(endpoint)
 
 
 class S3Error(Exception):
