@@ -151,13 +151,18 @@ def client_start(
     out: Annotated[
         Path | None, typer.Option("--out", help="Download the files into this directory.")
     ] = None,
+    cloud_export: Annotated[
+        bool, typer.Option("--cloud-export", help="Also upload the files to the S3 result store.")
+    ] = False,
     server: ServerOption = "127.0.0.1:50051",
 ) -> None:
     """Start an export session; by default wait for it and download the files with --out."""
     from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
     from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
 
-    options = pb.Options(max_file_size=max_file_size, export_agent_access_point=agent)
+    options = pb.Options(
+        max_file_size=max_file_size, export_agent_access_point=agent, cloud_export=cloud_export
+    )
     if live:
         for name in origin:
             options.live.sources.add(origin=name)
@@ -240,6 +245,7 @@ def _print_state(session_id: str, state) -> None:  # type: ignore[no-untyped-def
         console.print(
             f"  {file.path}  {file.size} bytes  {file.mime_type}  "
             f"{file.min_timestamp} .. {file.max_timestamp}"
+            + (f"  {file.cloud_id}" if file.cloud_id else "")
         )
 
 

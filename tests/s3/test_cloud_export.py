@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -197,3 +198,24 @@ def test_failed_upload_fails_the_session_and_keeps_the_local_file(
     stored = list(tmp_path.glob("vexport.db*"))  # with SQLite's -wal and -shm files
     assert stored
     assert all(creds.secret_key.encode() not in p.read_bytes() for p in stored)
+
+
+def test_client_command_asks_for_cloud_export(
+    cloud_server: RunningServer, s3_client: S3Client, results_bucket: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from vexport.cli import app
+
+    args = ["client", "start", "--origin", CAMERA, "--from", "20260101T120001",
+            "--to", "20260101T120002", "--cloud-export", "--out", str(tmp_path),
+            "--server", cloud_server.address]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    match = re.search(r"session ([0-9a-f-]{36}): S_COMPLETED succeeded", result.output)
+    assert match, result.output
+    (clip,) = tmp_path.glob("*.mp4")
+    key = f"{PREFIX}{match.group(1)}/{clip.name}"
+    assert f"s3://{results_bucket}/{key}" in result.output.replace("\n", "")  # rich wraps
+    body = s3_client.get_object(Bucket=results_bucket, Key=key)["Body"].read()
+    assert _sha256(body) == _sha256(clip.read_bytes())
