@@ -72,6 +72,52 @@ class _Flaky:
         return self._client.upload_part(**kwargs)
 
 
+class _LostAnswer:
+    """The real client, whose first complete works but its answer is lost (a 503).
+
+    The retry then gets what the store answers (moto: the same object again),
+    or with ``gone`` the ``NoSuchUpload`` that other stores answer."""
+
+    def __init__(self, client: S3Client, *, gone: bool) -> None:
+        self._client = client
+        self._gone = gone
+        self.completes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def complete_multipart_upload(self, **kwargs: Any) -> Any:
+        self.completes += 1
+        if self.completes == 2 and self._gone:
+            raise ClientError(
+                {"Error": {"Code": "NoSuchUpload", "Message": "gone"},
+                 "ResponseMetadata": {"HTTPStatusCode": 404}},
+                "CompleteMultipartUpload",
+            )  # fmt: skip
+        answer = self._client.complete_multipart_upload(**kwargs)
+        if self.completes == 1:
+            raise ClientError(
+                {"Error": {"Code": "ServiceUnavailable", "Message": "lost"},
+                 "ResponseMetadata": {"HTTPStatusCode": 503}},
+                "CompleteMultipartUpload",
+            )  # fmt: skip
+        return answer
+
+
+@pytest.mark.parametrize("gone", [False, True])
+def test_complete_whose_answer_was_lost(
+    s3_client: S3Client, s3_bucket: str, big_file: Path, gone: bool
+) -> None:
+    lossy = _LostAnswer(s3_client, gone=gone)
+    done = upload_file(lossy, big_file, s3_bucket, "lost.mp4", content_type="video/mp4",  # type: ignore[arg-type]
+                       part_size=5 * MiB, sleep=lambda _: None)  # fmt: skip
+    assert lossy.completes == 2
+    head = s3_client.head_object(Bucket=s3_bucket, Key="lost.mp4")
+    assert done.etag == head["ETag"].strip('"') != ""
+    assert _sha256(_stored(s3_client, s3_bucket, "lost.mp4")) == done.sha256
+    assert _pending(s3_client, s3_bucket) == []
+
+
 def test_small_file_is_one_put(s3_client: S3Client, s3_bucket: str, tmp_path: Path) -> None:
     path = tmp_path / "shot.jpg"
     path.write_bytes(b"\xff\xd8jpeg" * 1000)
@@ -234,3 +280,32 @@ def test_damaged_object_is_deleted(
     assert "does not match" in str(info.value)
     assert _keys(s3_client, s3_bucket) == []
     assert _pending(s3_client, s3_bucket) == []
+
+
+class _HeadFails:
+    """The real client, whose read-back fails with a server error every time."""
+
+    def __init__(self, client: S3Client) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def head_object(self, **kwargs: Any) -> Any:
+        raise ClientError(
+            {"Error": {"Code": "InternalError", "Message": "x"},
+             "ResponseMetadata": {"HTTPStatusCode": 500}},
+            "HeadObject",
+        )  # fmt: skip
+
+
+def test_unverifiable_object_is_deleted(
+    s3_client: S3Client, s3_bucket: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "a.jpg"
+    path.write_bytes(b"jpeg" * 100)
+    with pytest.raises(S3Error) as info:
+        upload_file(_HeadFails(s3_client), path, s3_bucket, "a.jpg", content_type="image/jpeg",  # type: ignore[arg-type]
+                    sleep=lambda _: None)  # fmt: skip
+    assert info.value.code == "InternalError"
+    assert _keys(s3_client, s3_bucket) == []

@@ -152,6 +152,7 @@ class _Upload:
         self.bucket = bucket
         self.key = key
         self.concurrency = concurrency
+        self.verified_etag = ""  # the ETag HEAD reported in the last verify()
         self.retries = retries
         self.backoff = backoff
         self.sleep = sleep
@@ -193,6 +194,21 @@ class _Upload:
         upload_id = created["UploadId"]
         try:
             parts, digests, size = self._parts(path, part_size, upload_id)
+            composite = _b64(hashlib.sha256(b"".join(digests)).digest())
+            etag = self._complete(upload_id, parts, size, composite)
+        except BaseException:
+            self._abort(upload_id)
+            raise
+        if etag is None:  # completed by an attempt whose answer was lost, and verified
+            return self.verified_etag
+        self.verify(size, composite)
+        return etag
+
+    def _complete(
+        self, upload_id: str, parts: list[CompletedPartTypeDef], size: int, composite: str
+    ) -> str | None:
+        """The object's ETag, or None when a retried complete found it already done."""
+        try:
             response = self.call(
                 "complete multipart upload",
                 lambda: self.client.complete_multipart_upload(
@@ -202,11 +218,16 @@ class _Upload:
                     MultipartUpload={"Parts": parts},
                 ),
             )
-        except BaseException:
-            self._abort(upload_id)
-            raise
-        composite = _b64(hashlib.sha256(b"".join(digests)).digest())
-        self.verify(size, composite, parts=len(parts))
+        except S3Error as error:
+            if error.code != "NoSuchUpload":
+                raise
+            # A retry after a lost answer finds the upload gone because it
+            # worked: the object is there if it passes verification.
+            try:
+                self.verify(size, composite)
+            except S3Error:
+                raise error from None
+            return None
         return response["ETag"].strip('"')
 
     def _parts(
@@ -287,13 +308,14 @@ class _Upload:
             # The original failure matters more; a lifecycle rule cleans up the rest.
             log.warning("could not abort the multipart upload: %s", error)
 
-    def verify(self, size: int, checksum: str, *, parts: int = 0) -> None:
+    def verify(self, size: int, checksum: str) -> None:
         """The object S3 now holds has our size and (when S3 reports one) our checksum.
 
         Multipart objects carry a checksum of the parts' checksums, reported
         with a ``-N`` suffix by AWS (without by some S3-compatible stores).
         Stores that report no checksum are checked by size only; keys that may
         not read the object back are trusted to S3's own per-request checks.
+        Any other failure deletes the object: a failed upload leaves none.
         """
         try:
             head = self.call(
@@ -304,6 +326,7 @@ class _Upload:
             )
         except S3Error as error:
             if not error.access_denied:
+                self._delete()
                 raise
             # A write-only key (common for delivery buckets) may not read back;
             # S3 has already checked every request's checksum.
@@ -311,6 +334,7 @@ class _Upload:
             return
         reported = (head.get("ChecksumSHA256") or "").split("-")[0]
         if head["ContentLength"] == size and reported in ("", checksum):
+            self.verified_etag = head.get("ETag", "").strip('"')
             return
         self._delete()
         what = "size" if head["ContentLength"] != size else "SHA-256 checksum"
