@@ -27,7 +27,15 @@ class PixelChain:
     text: TextOverlay | None
 
     def __call__(
-        self, width: int, height: int, epoch_base: float, workdir: Path, src: str, dst: str
+        self,
+        width: int,
+        height: int,
+        epoch_base: float,
+        workdir: Path,
+        src: str,
+        dst: str,
+        *,
+        rgb: bool = False,
     ) -> str:
         parts: list[str] = []
         label = src
@@ -35,7 +43,13 @@ class PixelChain:
             out = dst if self.text is None else "pixels_private"
             parts.append(
                 privacy_graph(
-                    self.privacy, width=width, height=height, workdir=workdir, src=label, dst=out
+                    self.privacy,
+                    width=width,
+                    height=height,
+                    workdir=workdir,
+                    src=label,
+                    dst=out,
+                    rgb=rgb,
                 )
             )
             label = out
@@ -81,7 +95,7 @@ def render_still(
     The still's timestamp is 0, so ``epoch_base`` is the frame's wall time:
     the drawn timestamp is the frame's own, exactly as in a clip.
     """
-    graph = chain(width, height, wall, workdir, "0:v", "still")
+    graph = chain(width, height, wall, workdir, "0:v", "still", rgb=True)
     args = ["-q:v", "2"] if container is ContainerFormat.JPEG else []
     command = [
         ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",

@@ -29,7 +29,7 @@ from vexport.media.control import JobControl
 from vexport.media.ffmpeg import ffmpeg_binary
 from vexport.media.packets import TimedPacket, wall_datetime
 from vexport.media.pdf import PdfLayout, write_pdf
-from vexport.media.pixels import pixel_chain, render_still
+from vexport.media.pixels import PixelChain, pixel_chain, render_still
 from vexport.media.plan import (
     ContainerFormat,
     ExportFailed,
@@ -327,7 +327,7 @@ def source_reencode_reasons(plan: ExportPlan, source: SourcePlan) -> list[str]:
 def describe_processing(plan: ExportPlan) -> str:
     """What the export does to the video, for the session's ``processing`` field."""
     if not plan.kind.is_clip:
-        drawn = [s.origin for s in plan.sources if pixel_chain(s) is not None]
+        drawn = [s.origin for s in plan.sources if _still_chain(plan, s) is not None]
         return "pixels drawn on the snapshot" if drawn else "snapshot as decoded"
     described = []
     for source in plan.sources:
@@ -356,7 +356,7 @@ def _true_times(file: ProducedFile, wall_map: WallMap) -> ProducedFile:
 
 def _still_writer(plan: ExportPlan, source: SourcePlan, ffmpeg: str | None) -> StillWriter | None:
     """How a snapshot's frame becomes its file, when it is more than a plain image."""
-    chain = pixel_chain(source)
+    chain = _still_chain(plan, source)
     if chain is None and plan.container is not ContainerFormat.PDF:
         return None
     binary = ffmpeg_binary(ffmpeg)
@@ -398,6 +398,14 @@ def _still_writer(plan: ExportPlan, source: SourcePlan, ffmpeg: str | None) -> S
                 )
 
     return write
+
+
+def _still_chain(plan: ExportPlan, source: SourcePlan) -> PixelChain | None:
+    """The pixels drawn on a snapshot: on a PDF page text is real text, never pixels."""
+    chain = pixel_chain(source)
+    if chain is not None and plan.container is ContainerFormat.PDF:
+        chain = PixelChain(privacy=chain.privacy, text=None) if chain.privacy else None
+    return chain
 
 
 def _archive_snapshot(
