@@ -317,11 +317,17 @@ def _processed(
 def source_reencode_reasons(plan: ExportPlan, source: SourcePlan) -> list[str]:
     """Why this source's video is re-encoded (empty: stream copy); the one decision."""
     chain = pixel_chain(source)
-    return reencode_reasons(
+    reasons = reencode_reasons(
         plan.rendering,
         burns_text=chain is not None and chain.text is not None,
-        changes_pixels=chain is not None and chain.privacy is not None,
+        changes_pixels=False,  # said more precisely below
     )
+    privacy = chain.privacy if chain is not None else None
+    if privacy is not None and privacy.masks:
+        reasons.append("privacy mask" + (" (inverted)" if privacy.invert else ""))
+    if privacy is not None and privacy.crop is not None:
+        reasons.append("crop area")
+    return reasons
 
 
 def describe_processing(plan: ExportPlan) -> str:
