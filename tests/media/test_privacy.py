@@ -43,7 +43,12 @@ def planes(raw: bytes, width: int, height: int) -> list[tuple[np.ndarray, np.nda
 
 
 def render(
-    privacy: Privacy | None, workdir: Path, *, frames: int = 5, extra: str = ""
+    privacy: Privacy | None,
+    workdir: Path,
+    *,
+    frames: int = 5,
+    extra: str = "",
+    source_size: tuple[int, int] = (W, H),
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``frames`` frames of the test source with ``privacy`` applied (None: untouched)."""
     graph = f"[0:v]{extra or 'null'}[out]"
@@ -53,7 +58,7 @@ def render(
         width, height = output_size(privacy, W, H)
     cmd = [
         ffmpeg_binary(), "-hide_banner", "-loglevel", "warning", "-nostdin",
-        "-f", "lavfi", "-i", f"{SOURCE}=s={W}x{H}:r=25,format=yuv420p",
+        "-f", "lavfi", "-i", f"{SOURCE}=s={source_size[0]}x{source_size[1]}:r=25,format=yuv420p",
         "-filter_complex", graph, "-map", "[out]", "-frames:v", str(frames),
         "-pix_fmt", "yuv420p", "-f", "rawvideo", "-",
     ]  # fmt: skip
@@ -202,3 +207,15 @@ def test_still_graph_keeps_rgb_exact_outside_the_mask(tmp_path: Path) -> None:
     result, original = np.asarray(Image.open(out)), np.asarray(image)
     assert (result[mask] == (255, 0, 0)).all()
     assert (result[~mask] == original[~mask]).all()
+
+
+def test_a_frame_of_another_size_is_scaled_to_the_planned_one_first(tmp_path: Path) -> None:
+    """A camera that changes resolution mid-stream must not shift the mask."""
+    privacy = Privacy(masks=(SQUARE,), fill="#FFFFFF")
+    mask = mask_of(privacy, tmp_path)
+
+    out = render(privacy, tmp_path, frames=2, source_size=(640, 360))
+
+    for y, _, _ in out:
+        assert y.shape == (H, W)
+        assert (y[mask] == 235).all() and (y[~mask] != 235).any()
