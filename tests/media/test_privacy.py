@@ -10,19 +10,27 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
 
+from tests.media.conftest import file_packets
+from vexport.media.clip_writer import ClipRequest, write_clip
 from vexport.media.ffmpeg import ffmpeg_binary
+from vexport.media.pixels import PixelChain
+from vexport.media.plan import ContainerFormat
 from vexport.media.privacy import (
     Area,
+    ColorTags,
     Privacy,
     crop_box,
     output_size,
     privacy_graph,
     write_mask,
 )
+from vexport.media.rendering import Rendering
+from vexport.media.transcode import TranscodeJob, Transcoder
 
 W, H = 320, 180
 SOURCE = "testsrc2"  # busy and moving: a leak or a stale frame shows
@@ -65,6 +73,13 @@ def render(
     result = subprocess.run(cmd, capture_output=True, check=True)
     assert not result.stderr, result.stderr.decode()  # no range or sync warnings
     return planes(result.stdout, width, height)
+
+
+def luma_plane(frame: av.VideoFrame) -> np.ndarray:
+    """The Y plane as stored (no range conversion, unlike ``to_ndarray(format="gray")``)."""
+    plane = frame.planes[0]
+    rows = np.frombuffer(bytes(plane), np.uint8).reshape(frame.height, plane.line_size)
+    return rows[:, : frame.width]
 
 
 def mask_of(privacy: Privacy, workdir: Path) -> np.ndarray:
@@ -219,3 +234,47 @@ def test_a_frame_of_another_size_is_scaled_to_the_planned_one_first(tmp_path: Pa
     for y, _, _ in out:
         assert y.shape == (H, W)
         assert (y[mask] == 235).all() and (y[~mask] != 235).any()
+
+
+@pytest.mark.parametrize(
+    ("pix_fmt", "tags", "grey_y"),
+    [
+        ("yuv420p", ("tv", "bt709"), 126),
+        ("yuvj420p", ("pc", "unknown"), 128),
+    ],
+)
+def test_reencoded_clip_keeps_the_source_colour_tags(
+    tmp_path: Path, pix_fmt: str, tags: tuple[str, str], grey_y: int
+) -> None:
+    """A PNG mask must neither convert nor relabel the video (full range, BT.709 stay so)."""
+    colour = ["-color_range", tags[0]] + (["-colorspace", tags[1]] if tags[1] != "unknown" else [])
+    source = tmp_path / "source.ts"
+    subprocess.run(
+        [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+         "-i", f"testsrc2=s={W}x{H}:r=25", "-t", "1", "-pix_fmt", pix_fmt, *colour,
+         "-c:v", "libx264", "-qp", "0", "-g", "25", str(source)],
+        check=True,
+    )  # fmt: skip
+    privacy = Privacy(masks=(SQUARE,), fill="#808080")
+    job = TranscodeJob(rendering=Rendering(), pixel_filters=PixelChain(privacy=privacy, text=None))
+    transcoder = Transcoder(job, ffmpeg=ffmpeg_binary(), workdir=tmp_path / "work")
+
+    (clip,) = write_clip(
+        transcoder.packets(file_packets(source)),
+        ClipRequest(),
+        origin="cam",
+        container=ContainerFormat.MKV,
+        output_dir=tmp_path,
+        file_prefix="clip",
+    )
+
+    mask = mask_of(privacy, tmp_path)
+    with av.open(str(clip.path)) as container:
+        context = container.streams.video[0].codec_context
+        assert ColorTags.of(context) == ColorTags(*tags)
+        frames = [luma_plane(f) for f in container.decode(video=0)]
+    assert len(frames) == 25
+    inner = mask & np.roll(mask, 4, 0) & np.roll(mask, -4, 0) & np.roll(mask, 4, 1)
+    assert all(
+        np.abs(f[inner & np.roll(mask, -4, 1)].astype(int) - grey_y).max() <= 2 for f in frames
+    )

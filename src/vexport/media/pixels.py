@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vexport.media.plan import ContainerFormat, ExportFailed, SourcePlan
-from vexport.media.privacy import Privacy, output_size, privacy_graph
+from vexport.media.privacy import ColorTags, Privacy, output_size, privacy_graph
 from vexport.media.text import TextOverlay, text_graph
 
 _STILL_TIMEOUT = 60.0
@@ -36,6 +36,7 @@ class PixelChain:
         dst: str,
         *,
         rgb: bool = False,
+        color: ColorTags | None = None,
     ) -> str:
         parts: list[str] = []
         label = src
@@ -50,6 +51,7 @@ class PixelChain:
                     src=label,
                     dst=out,
                     rgb=rgb,
+                    color=color,
                 )
             )
             label = out

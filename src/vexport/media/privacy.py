@@ -20,16 +20,20 @@ How a mask is drawn, and why (docs/design/privacy.md has the numbers):
   original colour at the polygon's edge. The mask only ever grows.
 - The fill is made from the frame itself (mosaic: scaled down by the cell
   size with area averaging, then back up with nearest-neighbour) or is a
-  solid colour (``drawbox``, converted in the frame's own range: limited
-  range for camera video, so a colour's Y/U/V are predictable), then laid
+  solid colour (a constant ``lutyuv``, BT.601 limited range as camera video
+  is, so a colour's Y/U/V are predictable; ``lutrgb`` for stills), then laid
   over the frame through the mask as alpha. ``overlay`` divides by 255
   exactly, so inside the mask the output *is* the fill and outside it *is*
   the frame: no blend of original pixels survives in the masked area.
 - The input is scaled to the planned size first: if a camera changes
   resolution mid-stream the mask still lands where it was drawn (the scale is
   a no-op while the size matches).
-- The mask is tagged "unknown" range: a PNG is full range, and FFmpeg's range
-  negotiation would otherwise convert the whole video to full range.
+- Colour tags: FFmpeg negotiates one colour range and matrix for all inputs
+  of ``alphamerge``/``overlay``, and a PNG mask says "full range, RGB
+  matrix", which would convert (or mislabel as GBR) the whole video. The
+  mask is therefore tagged with the source's own matrix and an unknown
+  range (``ColorTags``, read from the source stream), and the source's tags
+  are put back after the blend.
 - The crop cuts the masked frame to even offsets and sizes (4:2:0 encoders
   need them), never smaller than 2x2.
 """
@@ -48,6 +52,26 @@ Point = tuple[float, float]  # normalised x, y; origin top-left
 MOSAIC = "mosaic"
 DEFAULT_MOSAIC_CELL = 0.05  # of the frame's shorter side
 MIN_MOSAIC_PIXELS = 4  # a smaller cell would keep too much of the picture
+
+
+_RANGES = {1: "tv", 2: "pc"}
+_SPACES = {1: "bt709", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020nc", 10: "bt2020c"}
+
+
+@dataclass(frozen=True)
+class ColorTags:
+    """A video's colour range and matrix as FFmpeg names them (``unknown`` if not said)."""
+
+    range: str = "unknown"
+    space: str = "unknown"
+
+    @classmethod
+    def of(cls, codec_context: Any) -> ColorTags:
+        """The tags of a PyAV codec context (a stream's parameters)."""
+        return cls(
+            range=_RANGES.get(int(codec_context.color_range or 0), "unknown"),
+            space=_SPACES.get(int(codec_context.colorspace or 0), "unknown"),
+        )
 
 
 @dataclass(frozen=True)
@@ -137,6 +161,24 @@ def write_mask(privacy: Privacy, width: int, height: int, path: Path) -> None:
     grown.crop((0, 0, width, height)).save(path, format="PNG")
 
 
+def hex_rgb(color: str) -> tuple[int, int, int]:
+    """``#RRGGBB`` as three 0..255 integers."""
+    value = int(color.lstrip("#"), 16)
+    return value >> 16, (value >> 8) & 0xFF, value & 0xFF
+
+
+def limited_yuv(rgb: tuple[int, int, int], *, full: bool = False) -> tuple[int, int, int]:
+    """BT.601 Y, Cb, Cr of an 8-bit RGB colour: limited range (what cameras send) or full."""
+    r, g, b = (c / 255 for c in rgb)
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    luma, chroma, black = (255, 255, 0) if full else (219, 224, 16)
+    return (
+        round(black + luma * y),
+        round(128 + chroma * (b - y) / 1.772),
+        round(128 + chroma * (r - y) / 1.402),
+    )
+
+
 def mask_coverage(path: Path) -> float:
     """Share of the frame under the mask (for logs and tests)."""
     from PIL import Image
@@ -155,12 +197,15 @@ def privacy_graph(
     src: str,
     dst: str,
     rgb: bool = False,
+    color: ColorTags | None = None,
 ) -> str:
     """Filtergraph text applying masks then crop from pad ``[src]`` to pad ``[dst]``.
 
     ``rgb`` keeps a still in RGB (a lossless PNG snapshot stays exact outside
     the mask); video is blended in 4:2:0, the format it is encoded in.
+    ``color`` is the source's colour tags (see the module notes).
     """
+    color = color or ColorTags()
     tag = "".join(c if c.isalnum() else "_" for c in src)
     parts: list[str] = []
     label = f"priv_{tag}_in"
@@ -173,15 +218,19 @@ def privacy_graph(
             cell = mosaic_pixels(privacy, width, height)
             small_w, small_h = math.ceil(width / cell), math.ceil(height / cell)
             fill = f"scale={small_w}:{small_h}:flags=area,scale={width}:{height}:flags=neighbor"
+        elif rgb:
+            red, green, blue = hex_rgb(privacy.fill)
+            fill = f"lutrgb=r={red}:g={green}:b={blue}"
         else:
-            color = escape_filter_value(privacy.fill)
-            fill = f"drawbox=x=0:y=0:w=iw:h=ih:color={color}:t=fill"
+            y, u, v = limited_yuv(hex_rgb(privacy.fill), full=color.range == "pc")
+            fill = f"lutyuv=y={y}:u={u}:v={v}"
         base, raw, filled, alpha, top = (f"priv_{tag}_{n}" for n in ("b", "f", "fl", "m", "t"))
         movie = escape_filter_value(str(mask_path))
         parts += [
             f"[{label}]split[{base}][{raw}]",
             f"[{raw}]{fill}[{filled}]",
-            f"movie=filename={movie},format=gray,setparams=range=unknown[{alpha}]",
+            f"movie=filename={movie},format=gray,"
+            f"setparams=range=unknown:colorspace={color.space}[{alpha}]",
             f"[{filled}][{alpha}]alphamerge[{top}]",
         ]
         label = f"priv_{tag}_masked"
@@ -190,6 +239,11 @@ def privacy_graph(
             f":eof_action=repeat[{label}]"
         )
     chain = []
+    if privacy.masks and not rgb and (color.range != "unknown" or color.space != "unknown"):
+        tags = [
+            f"{key}={value}" for key, value in (("range", color.range), ("colorspace", color.space))
+        ]
+        chain.append("setparams=" + ":".join(t for t in tags if not t.endswith("=unknown")))
     if privacy.crop is not None:
         x, y, w, h = crop_box(privacy, width, height)
         chain.append(f"crop={w}:{h}:{x}:{y}:exact=1")
