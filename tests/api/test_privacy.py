@@ -74,8 +74,14 @@ def fetch(stub: spb_grpc.ExportServiceStub, options: pb.Options) -> tuple[bytes,
 
 
 def luma(data: bytes) -> list[np.ndarray]:
+    """The Y planes as coded (``to_ndarray(format="gray")`` would expand limited range)."""
     with av.open(io.BytesIO(data)) as container:
-        return [f.to_ndarray(format="gray").astype(int) for f in container.decode(video=0)]
+        return [
+            np.frombuffer(bytes(f.planes[0]), np.uint8)
+            .reshape(f.height, f.planes[0].line_size)[:, : f.width]
+            .astype(int)
+            for f in container.decode(video=0)
+        ]
 
 
 def masked(options: pb.Options, *polygons: tuple[tuple[float, float], ...]) -> pb.Options:
@@ -132,20 +138,26 @@ def test_mask_without_apply_mask_is_not_drawn(solid: spb_grpc.ExportServiceStub)
     assert processing == "stream copy"
 
 
-def test_crop_of_live_clip(solid: spb_grpc.ExportServiceStub, tmp_path: Path) -> None:
-    options = opts.live_clip(LIVE, 1.0)
+def test_masked_and_cropped_live_clip(solid: spb_grpc.ExportServiceStub, tmp_path: Path) -> None:
+    options = masked(opts.live_clip(LIVE, 1.0), RIGHT_HALF)
     options.live.sources[0].settings.add(
         crop_area=pb.ViewArea(left=0.1, top=0.2, right=0.6, bottom=0.9)
     )
 
     data, processing = fetch(solid, options)
 
-    assert processing == "re-encoded: crop area"
+    assert processing == "re-encoded: privacy mask; crop area"
     path = tmp_path / "crop.mp4"
     path.write_bytes(data)
     info = probe(path)
     assert info.video is not None
-    assert (info.video.width, info.video.height) == (160, 126)
+    assert (info.video.width, info.video.height) == (160, 126)  # x 32..192, y 36..162
+    video = luma(data)
+    assert len(video) >= 20
+    for frame in video:
+        # The mask starts at x 160 of the camera, x 128 of the crop.
+        assert np.abs(frame[4:-4, 132:-4] - GREY_Y).max() <= 3
+        assert frame[:, :124].std() > 20  # the busy picture itself
 
 
 def test_masked_jpeg_snapshot(solid: spb_grpc.ExportServiceStub) -> None:

@@ -179,15 +179,6 @@ def limited_yuv(rgb: tuple[int, int, int], *, full: bool = False) -> tuple[int, 
     )
 
 
-def mask_coverage(path: Path) -> float:
-    """Share of the frame under the mask (for logs and tests)."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        histogram = image.convert("L").histogram()
-    return histogram[255] / max(1, sum(histogram))
-
-
 def privacy_graph(
     privacy: Privacy,
     *,
