@@ -286,3 +286,19 @@ def test_bad_settings_name_the_field(mosaic: spb_grpc.ExportServiceStub) -> None
     place = opts.archive_snapshot(CAMERA, CLIP_FROM, fmt=pb.SnapshotType.PDF)
     place.snapshot.settings.add(comment_place=pb.ViewArea(left=0.5, right=0.4, bottom=1))
     _bad(place, "snapshot.settings[0].comment_place", invalid, mosaic)
+
+
+def test_live_pdf_snapshot(mosaic: spb_grpc.ExportServiceStub) -> None:
+    options = masked(opts.live_snapshot(LIVE, fmt=pb.SnapshotType.PDF), RIGHT_HALF)
+    options.settings.add(comment="live view")
+
+    data, processing = fetch(mosaic, options)
+
+    assert processing == "pixels drawn on the snapshot"
+    reader, texts = pdf_texts(data)
+    assert [t for t, _, _ in texts][1:] == ["live view"]  # after the timestamp
+    (image,) = reader.pages[0].images
+    pixels = np.asarray(image.image.convert("L")).astype(int)
+    assert pixels.shape == (180, 320)
+    columns = np.flatnonzero((np.diff(pixels[:, 160:], axis=1) != 0).any(axis=0))
+    assert 0 < len(columns) <= 160 // 9 + 1  # the mosaic, losslessly
