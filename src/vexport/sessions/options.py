@@ -17,12 +17,11 @@ from datetime import datetime, timedelta
 from google.protobuf.message import Message
 
 from vexport.errors import InvalidArgument, NotFound, Unimplemented
-from vexport.media.pdf import PdfLayout
 from vexport.media.plan import ContainerFormat, ExportKind, SourcePlan
 from vexport.media.rendering import Rendering
 from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
 from vexport.sessions import privacy_options, text_options
-from vexport.sessions.pdf_options import pdf_layout_from_settings
+from vexport.sessions.pdf_options import PdfLayout, pdf_layout_from_settings
 from vexport.sessions.stream_options import rendering_from_stream_settings
 from vexport.sources.catalog import Catalog, Origin
 from vexport.timeutil import TimestampError, parse_timestamp
@@ -60,8 +59,8 @@ class ValidatedRequest:
     max_file_size: int
     file_stem: str
     timezone_minutes: int
-    rendering: Rendering = field(default_factory=Rendering)
     pdf: PdfLayout | None = None
+    rendering: Rendering = field(default_factory=Rendering)
 
 
 def validate_options(options: pb.Options, catalog: Catalog, agents: list[str]) -> ValidatedRequest:
@@ -128,8 +127,8 @@ def validate_options(options: pb.Options, catalog: Catalog, agents: list[str]) -
         max_file_size=max_file_size,
         file_stem=file_stem,
         timezone_minutes=timezone,
-        rendering=rendering,
         pdf=pdf,
+        rendering=rendering,
     )
 
 

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 from vexport.errors import InvalidArgument, Unimplemented
 from vexport.media.pdf import MAX_FONT_SIZE, PdfLayout
+
+__all__ = ["PdfLayout", "pdf_layout_from_settings"]
 from vexport.media.privacy import Area
 from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
 

@@ -87,8 +87,8 @@ class SessionService:
             reconnect_delay_seconds=self.settings.sessions.reconnect_delay.total_seconds(),
             file_stem=request.file_stem,
             rendering=request.rendering,
-            timezone_minutes=request.timezone_minutes,
             pdf=request.pdf,
+            timezone_minutes=request.timezone_minutes,
         )
         now = utcnow()
         self.store.add(
