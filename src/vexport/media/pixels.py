@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vexport.media.plan import ContainerFormat, ExportFailed, SourcePlan
-from vexport.media.privacy import Privacy, output_size, privacy_graph
+from vexport.media.privacy import ColorTags, Privacy, output_size, privacy_graph
 from vexport.media.text import TextOverlay, text_graph
 
 _STILL_TIMEOUT = 60.0
@@ -27,7 +27,16 @@ class PixelChain:
     text: TextOverlay | None
 
     def __call__(
-        self, width: int, height: int, epoch_base: float, workdir: Path, src: str, dst: str
+        self,
+        width: int,
+        height: int,
+        epoch_base: float,
+        workdir: Path,
+        src: str,
+        dst: str,
+        *,
+        rgb: bool = False,
+        color: ColorTags | None = None,
     ) -> str:
         parts: list[str] = []
         label = src
@@ -35,7 +44,14 @@ class PixelChain:
             out = dst if self.text is None else "pixels_private"
             parts.append(
                 privacy_graph(
-                    self.privacy, width=width, height=height, workdir=workdir, src=label, dst=out
+                    self.privacy,
+                    width=width,
+                    height=height,
+                    workdir=workdir,
+                    src=label,
+                    dst=out,
+                    rgb=rgb,
+                    color=color,
                 )
             )
             label = out
@@ -81,7 +97,7 @@ def render_still(
     The still's timestamp is 0, so ``epoch_base`` is the frame's wall time:
     the drawn timestamp is the frame's own, exactly as in a clip.
     """
-    graph = chain(width, height, wall, workdir, "0:v", "still")
+    graph = chain(width, height, wall, workdir, "0:v", "still", rgb=True)
     args = ["-q:v", "2"] if container is ContainerFormat.JPEG else []
     command = [
         ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",

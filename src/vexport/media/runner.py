@@ -29,7 +29,7 @@ from vexport.media.control import JobControl
 from vexport.media.ffmpeg import ffmpeg_binary
 from vexport.media.packets import TimedPacket, wall_datetime
 from vexport.media.pdf import PdfLayout, write_pdf
-from vexport.media.pixels import pixel_chain, render_still
+from vexport.media.pixels import PixelChain, pixel_chain, render_still
 from vexport.media.plan import (
     ContainerFormat,
     ExportFailed,
@@ -317,17 +317,23 @@ def _processed(
 def source_reencode_reasons(plan: ExportPlan, source: SourcePlan) -> list[str]:
     """Why this source's video is re-encoded (empty: stream copy); the one decision."""
     chain = pixel_chain(source)
-    return reencode_reasons(
+    reasons = reencode_reasons(
         plan.rendering,
         burns_text=chain is not None and chain.text is not None,
-        changes_pixels=chain is not None and chain.privacy is not None,
+        changes_pixels=False,  # said more precisely below
     )
+    privacy = chain.privacy if chain is not None else None
+    if privacy is not None and privacy.masks:
+        reasons.append("privacy mask" + (" (inverted)" if privacy.invert else ""))
+    if privacy is not None and privacy.crop is not None:
+        reasons.append("crop area")
+    return reasons
 
 
 def describe_processing(plan: ExportPlan) -> str:
     """What the export does to the video, for the session's ``processing`` field."""
     if not plan.kind.is_clip:
-        drawn = [s.origin for s in plan.sources if pixel_chain(s) is not None]
+        drawn = [s.origin for s in plan.sources if _still_chain(plan, s) is not None]
         return "pixels drawn on the snapshot" if drawn else "snapshot as decoded"
     described = []
     for source in plan.sources:
@@ -356,7 +362,7 @@ def _true_times(file: ProducedFile, wall_map: WallMap) -> ProducedFile:
 
 def _still_writer(plan: ExportPlan, source: SourcePlan, ffmpeg: str | None) -> StillWriter | None:
     """How a snapshot's frame becomes its file, when it is more than a plain image."""
-    chain = pixel_chain(source)
+    chain = _still_chain(plan, source)
     if chain is None and plan.container is not ContainerFormat.PDF:
         return None
     binary = ffmpeg_binary(ffmpeg)
@@ -398,6 +404,14 @@ def _still_writer(plan: ExportPlan, source: SourcePlan, ffmpeg: str | None) -> S
                 )
 
     return write
+
+
+def _still_chain(plan: ExportPlan, source: SourcePlan) -> PixelChain | None:
+    """The pixels drawn on a snapshot: on a PDF page text is real text, never pixels."""
+    chain = pixel_chain(source)
+    if chain is not None and plan.container is ContainerFormat.PDF:
+        chain = PixelChain(privacy=chain.privacy, text=None) if chain.privacy else None
+    return chain
 
 
 def _archive_snapshot(

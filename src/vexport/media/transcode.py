@@ -26,11 +26,11 @@ import math
 import subprocess
 import threading
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import av
 
@@ -43,12 +43,27 @@ from vexport.media.encoding import (
 )
 from vexport.media.packets import DEFAULT_FRAME_SECONDS, WALL_EPSILON, StreamKind, TimedPacket
 from vexport.media.plan import ExportFailed
+from vexport.media.privacy import ColorTags
 from vexport.media.rendering import AudioCodec, Quality, Rendering, TimeLapse, VideoCodec
 
 log = logging.getLogger(__name__)
 
-# (width, height, epoch_base, workdir, src pad, dst pad) -> filtergraph text
-PixelFilters = Callable[[int, int, float, Path, str, str], str]
+
+class PixelFilters(Protocol):
+    """(width, height, epoch_base, workdir, src pad, dst pad) -> filtergraph text."""
+
+    def __call__(
+        self,
+        width: int,
+        height: int,
+        epoch_base: float,
+        workdir: Path,
+        src: str,
+        dst: str,
+        *,
+        color: ColorTags | None = None,
+    ) -> str: ...
+
 
 _TICKS = 1_000_000  # NUT timestamps on the pipe: microseconds since epoch_base
 _TICK = Fraction(1, _TICKS)
@@ -239,7 +254,13 @@ class _RunProcess:
             out = f"v{step}"
             graph.append(
                 self.job.pixel_filters(
-                    width, height, self.epoch_base, self.owner.workdir, label, out
+                    width,
+                    height,
+                    self.epoch_base,
+                    self.owner.workdir,
+                    label,
+                    out,
+                    color=ColorTags.of(video.stream.codec_context),
                 )
             )
             label, step = out, step + 1

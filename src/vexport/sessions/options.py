@@ -20,7 +20,8 @@ from vexport.errors import FailedPrecondition, InvalidArgument, NotFound, Unimpl
 from vexport.media.plan import ContainerFormat, ExportKind, SourcePlan
 from vexport.media.rendering import Rendering
 from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
-from vexport.sessions import text_options
+from vexport.sessions import privacy_options, text_options
+from vexport.sessions.pdf_options import PdfLayout, pdf_layout_from_settings
 from vexport.sessions.stream_options import rendering_from_stream_settings
 from vexport.sources.catalog import Catalog, Origin
 from vexport.timeutil import TimestampError, parse_timestamp
@@ -42,6 +43,7 @@ _SNAPSHOT_FORMATS = {
     pb.SnapshotType.DEFAULT: ContainerFormat.JPEG,
     pb.SnapshotType.JPEG: ContainerFormat.JPEG,
     pb.SnapshotType.PNG: ContainerFormat.PNG,
+    pb.SnapshotType.PDF: ContainerFormat.PDF,
 }
 
 
@@ -57,6 +59,7 @@ class ValidatedRequest:
     max_file_size: int
     file_stem: str
     timezone_minutes: int
+    pdf: PdfLayout | None = None
     rendering: Rendering = field(default_factory=Rendering)
     cloud_export: bool = False
 
@@ -99,6 +102,12 @@ def validate_options(
         rendering = rendering_from_stream_settings(
             options.stream.settings, container, field="session_options.stream.settings"
         )
+    pdf = None
+    if options.HasField("snapshot"):
+        layout = pdf_layout_from_settings(
+            options.snapshot.settings, field="session_options.snapshot.settings"
+        )
+        pdf = layout if container is ContainerFormat.PDF else None
 
     start = end = None
     duration: float | None = None
@@ -130,6 +139,7 @@ def validate_options(
         max_file_size=max_file_size,
         file_stem=file_stem,
         timezone_minutes=timezone,
+        pdf=pdf,
         rendering=rendering,
         cloud_export=options.cloud_export,
     )
@@ -149,7 +159,9 @@ def _agent(access_point: str, agents: list[str]) -> str:
 def _common_settings(options: pb.Options) -> tuple[str, int]:
     file_stem = "export"
     timezone = 0
-    supported = {"file_name", "timezone"} | text_options.COMMON_SETTINGS
+    supported = (
+        {"file_name", "timezone"} | text_options.COMMON_SETTINGS | privacy_options.COMMON_SETTINGS
+    )
     for index, setting in enumerate(options.settings):
         field = f"session_options.settings[{index}]"
         which = setting.WhichOneof("setting")
@@ -189,13 +201,7 @@ def _container(options: pb.Options) -> ContainerFormat:
                 field="session_options.stream.format",
             )
         return _STREAM_FORMATS[fmt]
-    snapshot_format = options.snapshot.format
-    if snapshot_format == pb.SnapshotType.PDF:
-        raise Unimplemented(
-            "PDF snapshots are not supported yet; use JPEG or PNG",
-            field="session_options.snapshot.format",
-        )
-    return _SNAPSHOT_FORMATS[snapshot_format]
+    return _SNAPSHOT_FORMATS[options.snapshot.format]
 
 
 def _unsupported_output_options(options: pb.Options) -> None:
@@ -209,18 +215,11 @@ def _unsupported_output_options(options: pb.Options) -> None:
             "writing results to an external directory is not supported",
             field="session_options.external_directory",
         )
-    if options.HasField("snapshot"):
-        for index, snapshot_setting in enumerate(options.snapshot.settings):
-            name = snapshot_setting.WhichOneof("setting") or "setting"
-            raise Unimplemented(
-                f"snapshot setting '{name}' is not supported yet",
-                field=f"session_options.snapshot.settings[{index}].{name}",
-            )
 
 
 def _source_settings(settings: list[pb.SourceSetting], field: str) -> None:
     """Refuse per-source settings that no part of vexport reads."""
-    supported = text_options.SOURCE_SETTINGS
+    supported = text_options.SOURCE_SETTINGS | privacy_options.SOURCE_SETTINGS
     for index, setting in enumerate(settings):
         which = setting.WhichOneof("setting")
         if which is None:
@@ -254,12 +253,19 @@ def _source_plan(
         origin_name=origin.name,
         container=container,
     )
+    privacy = privacy_options.privacy_from_settings(
+        options.settings,
+        settings,
+        common_field="session_options.settings",
+        source_field=f"{field}.settings",
+    )
     return SourcePlan(
         origin=origin.origin,
         name=origin.name,
         archive_url=archive_url,
         live_url=live_url,
         text=text,
+        privacy=privacy,
     )
 
 

@@ -23,6 +23,7 @@ from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
 from vexport.results.local import LocalResultStore
 from vexport.sessions.model import ResultFile, Session, SessionState
 from vexport.sessions.options import validate_options
+from vexport.sessions.privacy_options import with_configured_fill
 from vexport.sessions.store import SessionStore
 from vexport.sources.catalog import Catalog
 from vexport.timeutil import utcnow
@@ -78,7 +79,9 @@ class SessionService:
         session_id = str(uuid.uuid4())
         plan = ExportPlan(
             kind=request.kind,
-            sources=request.sources,
+            sources=with_configured_fill(
+                request.sources, self.settings.media.mask_fill, self.settings.media.mosaic_cell
+            ),
             container=request.container,
             output_dir=self.results.session_dir(session_id),
             start=request.start,
@@ -89,6 +92,7 @@ class SessionService:
             reconnect_delay_seconds=self.settings.sessions.reconnect_delay.total_seconds(),
             file_stem=request.file_stem,
             rendering=request.rendering,
+            pdf=request.pdf,
             timezone_minutes=request.timezone_minutes,
             extra={"cloud_export": True} if request.cloud_export else {},
         )
