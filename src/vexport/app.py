@@ -11,8 +11,12 @@ import contextlib
 import logging
 from functools import partial
 
+from fastapi import APIRouter
+
 from vexport.agents.local import LocalPool
 from vexport.api.grpc.server import GrpcServer
+from vexport.api.http.app import create_app
+from vexport.api.http.server import HttpServer
 from vexport.config import Settings
 from vexport.demo import DemoCamera
 from vexport.media.runner import run_export
@@ -64,6 +68,9 @@ class App:
                 )
             )
         self.grpc = GrpcServer(self.service, settings.server.grpc)
+        self.http = HttpServer(
+            create_app(self.service, routers=self._http_routers()), settings.server.http
+        )
         self._timer_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -71,8 +78,13 @@ class App:
             self.demo.start()
         self.service.recover()
         await self.grpc.start()
+        await self.http.start()
         self._timer_task = asyncio.create_task(self._timers(), name="session-timers")
-        log.info("vexport serving gRPC on %s", self.grpc.address)
+        log.info("vexport serving gRPC on %s and HTTP on %s", self.grpc.address, self.http.url)
+
+    def _http_routers(self) -> list[APIRouter]:
+        """Routers beyond the session mirror, mounted on the same HTTP server."""
+        return []
 
     async def _timers(self) -> None:
         interval = self.settings.sessions.timer_interval.total_seconds()
@@ -85,7 +97,7 @@ class App:
 
     async def stop(self) -> None:
         grace = self.settings.server.shutdown_grace.total_seconds()
-        await self.grpc.stop(grace)
+        await asyncio.gather(self.http.stop(grace), self.grpc.stop(grace))
         if self._timer_task is not None:
             self._timer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -63,6 +63,11 @@ class RunningServer:
         assert self.app is not None
         return self.app.grpc.address
 
+    @property
+    def http_url(self) -> str:
+        assert self.app is not None
+        return self.app.http.url
+
     def channel(self) -> grpc.Channel:
         return grpc.insecure_channel(
             self.address, options=[("grpc.max_receive_message_length", 8 << 20)]
@@ -74,7 +79,12 @@ class RunningServer:
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "server": {"grpc": "127.0.0.1:0", "data_dir": str(data_dir), "shutdown_grace": "1s"},
+        "server": {
+            "grpc": "127.0.0.1:0",
+            "http": "127.0.0.1:0",
+            "data_dir": str(data_dir),
+            "shutdown_grace": "1s",
+        },
         "sessions": {"timer_interval": "0.2s", "snapshot_wait": "10s"},
         "demo": {"enabled": False},
     }

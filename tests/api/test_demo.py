@@ -18,6 +18,7 @@ def test_demo_camera_exports_a_playable_clip_with_the_readme_command(tmp_path: P
     env = {key: value for key, value in os.environ.items() if not key.startswith("VEXPORT_")}
     env.update(
         VEXPORT_SERVER__GRPC=f"127.0.0.1:{port}",
+        VEXPORT_SERVER__HTTP="127.0.0.1:0",
         VEXPORT_SERVER__DATA_DIR=str(tmp_path / "var"),
         VEXPORT_TARGET=f"127.0.0.1:{port}",
     )

@@ -160,6 +160,7 @@ def _write_config(path: Path, data_dir: Path, port: int, playlist: Path) -> None
             f"""
             [server]
             grpc = "127.0.0.1:{port}"
+            http = "127.0.0.1:0"
             data_dir = "{data_dir}"
             shutdown_grace = "1s"
 

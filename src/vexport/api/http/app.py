@@ -1,0 +1,32 @@
+"""The FastAPI application: the session routes, error handling, extra routers.
+
+Built around the process's one ``SessionService``; other parts of the service
+(the export-to-s3dir workflow) hand their routers in rather than this module
+importing them, so the HTTP layer depends on nothing but the sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import APIRouter, FastAPI
+
+import vexport
+from vexport.api.http.errors import install_error_handlers
+from vexport.api.http.limits import BodySizeLimit
+from vexport.api.http.sessions import sessions_router
+from vexport.sessions.service import SessionService
+
+
+def create_app(service: SessionService, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
+    app = FastAPI(
+        title="vexport",
+        version=getattr(vexport, "__version__", "0"),
+        description="Video export sessions over HTTP: a mirror of the gRPC ExportService.",
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)
+    app.include_router(sessions_router(service))
+    for router in routers:
+        app.include_router(router)
+    return app
