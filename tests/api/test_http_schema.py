@@ -1,0 +1,52 @@
+"""Schemathesis against the live server's OpenAPI document: no input makes it fail.
+
+Generated cases hit a real server over HTTP; the one check that matters here is
+that nothing answers 5xx (a crash or an unhandled error), whatever the input.
+The schema is loaded from the running server rather than at import time, so
+the cases are drawn inside the test with Hypothesis.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.api.harness import RunningServer
+
+EXAMPLES_PER_OPERATION = 25
+
+
+def test_no_generated_request_gets_a_server_error(server: RunningServer) -> None:
+    document = httpx.get(f"{server.http_url}/openapi.json", timeout=10).json()
+    schema = schemathesis.openapi.from_dict(document)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 6
+    failures: list[str] = []
+    for operation in operations:
+
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(data=st.data())
+        def check(data: st.DataObject) -> None:
+            case = data.draw(operation.as_strategy())  # noqa: B023
+            response = case.call(base_url=server.http_url)
+            if response.status_code >= 500:
+                failures.append(
+                    f"{case.method} {case.formatted_path}: {response.status_code} {response.text}"
+                )
+
+        check()
+    assert not failures, failures[:5]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/sessions/x/files/%00", "/api/v1/sessions/%ff%fe"])
+def test_odd_encodings_are_client_errors(server: RunningServer, path: str) -> None:
+    answer = httpx.get(f"{server.http_url}{path}", timeout=10)
+    assert 400 <= answer.status_code < 500
