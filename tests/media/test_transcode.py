@@ -13,7 +13,7 @@ import av
 import pytest
 
 from tests.media.conftest import assert_consecutive, decoded, file_packets
-from tests.media_fixtures import frame_time, make_hls_archive
+from tests.media_fixtures import frame_time, make_dash_archive, make_hls_archive
 from vexport.media.control import SimpleJobControl
 from vexport.media.ffmpeg import ffmpeg_binary
 from vexport.media.plan import ContainerFormat, ExportKind, ExportPlan, ProducedFile, SourcePlan
@@ -49,6 +49,11 @@ def hls(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def hls_with_gap(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_hls_archive(tmp_path_factory.mktemp("gap"), START, 8.0, drop_segments={2})
+
+
+@pytest.fixture(scope="module")
+def dash(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_dash_archive(tmp_path_factory.mktemp("dash"), START, 8.0)
 
 
 def export(
@@ -266,3 +271,16 @@ def test_reencoded_clip_over_a_gap_makes_two_files(hls_with_gap: Path, tmp_path:
         info = probe(file.path)
         assert info.video is not None and info.video.codec == "h264"
         assert decoded(file.path)  # each part plays alone, from a keyframe
+
+
+@pytest.mark.parametrize("container", [ContainerFormat.MP4, ContainerFormat.MPEG_TS])
+def test_dash_archive_reencodes_with_its_audio(
+    dash: Path, tmp_path: Path, container: ContainerFormat
+) -> None:
+    """DASH audio segments overlap by a packet; the repeat must not break the encoder feed."""
+    files = export(dash, tmp_path, video(VideoCodec.H264), container)
+    assert len(files) == 1
+    info = probe(files[0].path)
+    assert {s.kind for s in info.streams} == {"video", "audio"}
+    frames = video_frame_times(files[0].path)
+    assert len(frames) == LAST_FRAME - FIRST_FRAME + 1

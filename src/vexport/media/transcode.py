@@ -401,13 +401,20 @@ class _RunProcess:
                     packet = tp.packet
                     packet.time_base = _TICK
                     dts = round((tp.wall_dts - self.epoch_base) * _TICKS)
-                    previous = last_dts.get(tp.kind)
-                    if previous is not None and dts <= previous:
-                        dts = previous + 1
-                    last_dts[tp.kind] = dts
                     packet.dts = dts
                     packet.pts = max(dts, round((tp.wall_pts - self.epoch_base) * _TICKS))
-                    packet.stream = stream
+                    packet.stream = stream  # rescales to the stream's (coarser) time base
+                    # DTS must grow in the stream's time base. An audio packet that does
+                    # not (DASH audio segments overlap by a packet) is a repeat: drop it.
+                    # Video cannot lose a packet, so it is nudged one tick later.
+                    previous = last_dts.get(tp.kind)
+                    if previous is not None and packet.dts is not None and packet.dts <= previous:
+                        if tp.kind != "video":
+                            continue
+                        packet.dts = previous + 1
+                        packet.pts = max(packet.pts or 0, packet.dts)
+                    if packet.dts is not None:
+                        last_dts[tp.kind] = packet.dts
                     muxer.mux(packet)
         except (BrokenPipeError, av.FFmpegError, OSError, ValueError) as exc:
             if self.proc.poll() is None and not isinstance(exc, BrokenPipeError):
