@@ -16,6 +16,7 @@ from fastapi import APIRouter
 from vexport.agents.local import LocalPool
 from vexport.api.grpc.server import GrpcServer
 from vexport.api.http.app import create_app
+from vexport.api.http.s3dir import s3dir_router
 from vexport.api.http.server import HttpServer
 from vexport.config import Settings
 from vexport.demo import DemoCamera
@@ -23,6 +24,7 @@ from vexport.media.runner import run_export
 from vexport.results.local import LocalResultStore
 from vexport.results.s3 import S3ResultStore
 from vexport.s3.reader import S3Reader
+from vexport.s3dir.jobs import S3DirJobs
 from vexport.sessions.job import StoreJobControl, execute_session
 from vexport.sessions.service import SessionService
 from vexport.sessions.store import SessionStore
@@ -67,6 +69,7 @@ class App:
                     on_dequeued_stop=self.service.on_dequeued_stop,
                 )
             )
+        self.s3dir = S3DirJobs(settings, self.store.engine)
         self.grpc = GrpcServer(self.service, settings.server.grpc)
         self.http = HttpServer(
             create_app(self.service, routers=self._http_routers()), settings.server.http
@@ -84,7 +87,7 @@ class App:
 
     def _http_routers(self) -> list[APIRouter]:
         """Routers beyond the session mirror, mounted on the same HTTP server."""
-        return []
+        return [s3dir_router(self.s3dir)]
 
     async def _timers(self) -> None:
         interval = self.settings.sessions.timer_interval.total_seconds()
@@ -104,6 +107,7 @@ class App:
                 await self._timer_task
         for executor in self.service.executors.values():
             await executor.close()
+        self.s3dir.close()
         if self.demo is not None:
             self.demo.stop()
         self.store.close()

@@ -145,6 +145,26 @@ class ResultsConfig(BaseModel):
         return value
 
 
+class ExportToS3DirConfig(BaseModel):
+    """``POST /export-to-s3dir``: off until at least one caller id is configured."""
+
+    # The SessionId values callers authenticate with; none configured: the call is refused.
+    session_ids: list[SecretStr] = Field(default_factory=list)
+    # Buckets whose archives callers may cut from, read with the [s3] keys; "*" allows any.
+    archive_buckets: list[str] = Field(default_factory=list)
+    # Buckets results may be uploaded to (with the caller's key); "*" allows any.
+    destination_buckets: list[str] = Field(default_factory=lambda: ["*"])
+    max_running: int = Field(default=2, ge=1)
+    # TimeWait: how long a caller is told to wait before polling again.
+    time_wait: Duration = timedelta(seconds=2)
+    # Longest Duration a request may ask for.
+    max_duration: Duration = timedelta(hours=1)
+    # A finished export answers the same request this long; then it is forgotten.
+    retention: Duration = timedelta(hours=24)
+    # A failed export answers its error this long; the same request then runs again.
+    failure_kept: Duration = timedelta(seconds=30)
+
+
 DEFAULT_AGENT = "hosts/local/MMExportAgent.1"
 
 
@@ -154,6 +174,7 @@ class Settings(BaseSettings):
     )
 
     server: ServerConfig = Field(default_factory=ServerConfig)
+    export_to_s3dir: ExportToS3DirConfig = Field(default_factory=ExportToS3DirConfig)
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     agents: list[AgentConfig] = Field(
         default_factory=lambda: [AgentConfig(access_point=DEFAULT_AGENT)]

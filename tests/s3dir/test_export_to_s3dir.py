@@ -1,0 +1,425 @@
+"""POST /export-to-s3dir over real HTTP, archives and results in a real S3 server (moto)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import av
+import httpx
+import numpy as np
+import pytest
+
+from tests.api.harness import RunningServer, make_settings, running_server
+from tests.conftest import make_bucket
+from tests.media_fixtures import FPS, make_dash_archive, make_hls_archive
+from tests.s3.archives import upload_tree
+from tests.s3server import REGION, wrong_secret
+from vexport.media.probe import probe, video_frame_times
+from vexport.s3.client import S3Credentials, split_s3_url
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+START = datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC)
+ARCHIVE_SECONDS = 6.0
+CALLER = "caller-7f3a"
+FRAME = 1 / FPS
+
+
+def ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+@pytest.fixture(scope="module")
+def archive_bucket(s3_client: S3Client, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """HLS/TS at ``root/hls/cam1``, DASH at ``root/dash/cam1``, a gapped HLS at ``root/gap``."""
+    bucket = make_bucket(s3_client, "archive")
+    hls = make_hls_archive(tmp_path_factory.mktemp("hls"), START, ARCHIVE_SECONDS)
+    dash = make_dash_archive(tmp_path_factory.mktemp("dash"), START, ARCHIVE_SECONDS)
+    gap = make_hls_archive(
+        tmp_path_factory.mktemp("gap"), START, ARCHIVE_SECONDS, drop_segments={1}
+    )
+    upload_tree(s3_client, hls.parent, bucket, "root/hls/cam1")
+    upload_tree(s3_client, dash.parent, bucket, "root/dash/cam1")
+    upload_tree(s3_client, gap.parent, bucket, "root/gap")
+    return bucket
+
+
+@pytest.fixture(scope="module")
+def names(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Manifest names as the fixtures write them."""
+    hls = make_hls_archive(tmp_path_factory.mktemp("n1"), START, 2.0)
+    dash = make_dash_archive(tmp_path_factory.mktemp("n2"), START, 2.0)
+    return {"hls": hls.name, "dash": dash.name}
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory,
+    s3_endpoint_url: str,
+    s3_credentials: S3Credentials,
+    archive_bucket: str,
+) -> Iterator[RunningServer]:
+    settings = make_settings(
+        tmp_path_factory.mktemp("data"),
+        s3={
+            "region": REGION,
+            "endpoint_url": s3_endpoint_url,
+            "access_key": s3_credentials.access_key,
+            "secret_key": s3_credentials.secret_key,
+            "addressing_style": "path",
+        },
+        export_to_s3dir={
+            "session_ids": [CALLER],
+            "archive_buckets": [archive_bucket],
+            "time_wait": "0.1s",
+            "max_running": 2,
+        },
+    )
+    with running_server(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def destination(s3_client: S3Client) -> str:
+    return make_bucket(s3_client, "dest")
+
+
+def storage_info(bucket: str, *, purpose: str = "ts", extra: list[dict[str, Any]] = ()) -> str:  # type: ignore[assignment]
+    entries = [
+        *extra,
+        {
+            "storage_purpose": purpose,
+            "storage_type": "S3",
+            "storage_enable": True,
+            "storage_name": bucket,
+            "storage_location": REGION,
+            "storage_description": "archive",
+            "storage_root_folder": "root",
+        },
+    ]
+    return base64.b64encode(json.dumps(entries).encode()).decode()
+
+
+def request(
+    archive_bucket: str,
+    destination: str,
+    credentials: S3Credentials,
+    live_path: str,
+    start: datetime,
+    duration_ms: int,
+    **fields: Any,
+) -> dict[str, Any]:
+    purpose = "mp4" if live_path.endswith(".mpd") else "ts"
+    body = {
+        "SessionId": CALLER,
+        "LivePath": live_path,
+        "StartPos": ms(start),
+        "Duration": duration_ms,
+        "storage_info": storage_info(archive_bucket, purpose=purpose),
+        "export_type": 0,
+        "ExportS3Bucket": destination,
+        "ExportS3Region": REGION,
+        "ExportS3Key": f"{credentials.access_key}:{credentials.secret_key}",
+    }
+    body.update(fields)
+    return body
+
+
+def post(server: RunningServer, body: Any) -> dict[str, Any]:
+    answer = httpx.post(f"{server.http_url}/export-to-s3dir", json=body, timeout=30)
+    assert answer.status_code == 200, answer.text
+    data: dict[str, Any] = answer.json()
+    return data
+
+
+def poll(server: RunningServer, body: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = post(server, body)
+        if answer["ErrorCode"] != 1:
+            return answer
+        assert answer["TimeWait"] > 0
+        assert time.monotonic() < deadline, answer
+        time.sleep(answer["TimeWait"] / 1000)
+
+
+def fetch(client: S3Client, url: str, directory: Path) -> Path:
+    bucket, key = split_s3_url(url)
+    path = directory / key.replace("/", "_")
+    path.write_bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return path
+
+
+def first_frame(path: Path) -> np.ndarray[Any, Any]:
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        return frame.to_ndarray(format="rgb24").astype(np.int16)
+
+
+def check_delivery(
+    client: S3Client, answer: dict[str, Any], tmp_path: Path, *, seconds: float, codec: str
+) -> Path:
+    assert answer["ErrorCode"] == 5, answer
+    clip = fetch(client, answer["VideoPath"], tmp_path)
+    image = fetch(client, answer["ImagePath"], tmp_path)
+    info = probe(clip)
+    video = info.video
+    assert video is not None and video.codec == codec
+    frames = video_frame_times(clip)
+    shown = frames[-1] - frames[0] + FRAME  # the last frame is shown for one frame time
+    assert abs(shown - seconds) <= FRAME + 1e-3, (shown, seconds)
+    # The image is the clip's first frame (JPEG-compressed).
+    difference = np.abs(first_frame(clip) - first_frame(image)).mean()
+    assert difference < 6, difference
+    assert answer["S3Dir"].startswith(f"s3://{split_s3_url(answer['VideoPath'])[0]}/")
+    assert answer["Version"]
+    return clip
+
+
+def test_dash_archive_copied_to_a_ts_clip(
+    server: RunningServer,
+    s3_client: S3Client,
+    s3_credentials: S3Credentials,
+    archive_bucket: str,
+    destination: str,
+    names: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    body = request(
+        archive_bucket, destination, s3_credentials, f"dash/cam1/{names['dash']}",
+        START + timedelta(seconds=1), 3000,
+    )  # fmt: skip
+    first = post(server, body)
+    assert first["ErrorCode"] == 1 and first["TimeWait"] == 100
+    answer = poll(server, body)
+    assert answer["LackLength"] == 0
+    assert "re-encoded in h264" in answer["ErrorMessage"]  # 1 s is not on a keyframe
+    clip = check_delivery(s3_client, answer, tmp_path, seconds=3.0, codec="h264")
+    assert "mpegts" in probe(clip).format_name
+    assert answer["VideoPath"] == f"s3://{destination}/export_{body['StartPos']}_3000.ts"
+    assert answer["ImagePath"] == f"s3://{destination}/export_{body['StartPos']}_3000.jpg"
+
+
+@pytest.mark.parametrize(
+    ("export_type", "file_name", "codec", "format_name"),
+    [
+        (0, "copy/goal.mp4", "h264", "mp4"),
+        (1, "clips/cam1/goal.mp4", "h264", "mp4"),
+        (2, "clips/goal.mkv", "hevc", "matroska"),
+    ],
+)
+def test_hls_archive_by_export_type(
+    server: RunningServer,
+    s3_client: S3Client,
+    s3_credentials: S3Credentials,
+    archive_bucket: str,
+    destination: str,
+    names: dict[str, str],
+    tmp_path: Path,
+    export_type: int,
+    file_name: str,
+    codec: str,
+    format_name: str,
+) -> None:
+    body = request(
+        archive_bucket, destination, s3_credentials, f"hls/cam1/{names['hls']}",
+        START + timedelta(seconds=0.5), 2000, export_type=export_type, FileName=file_name,
+    )  # fmt: skip
+    answer = poll(server, body)
+    clip = check_delivery(s3_client, answer, tmp_path, seconds=2.0, codec=codec)
+    assert format_name in probe(clip).format_name
+    directory = file_name.rsplit("/", 1)[0]
+    assert answer["S3Dir"] == f"s3://{destination}/{directory}/"
+    assert answer["VideoPath"] == f"s3://{destination}/{file_name}"
+
+
+@pytest.mark.parametrize(
+    ("live_path", "start", "duration_ms", "lack_ms"),
+    [
+        ("gap/{hls}", 1.0, 4000, 2000),  # segment 1 (2 s .. 4 s) is missing
+        ("hls/cam1/{hls}", 5.0, 3000, 2000),  # the archive ends at 6 s
+        ("hls/cam1/{hls}", -1.0, 2000, 1000),  # and starts at 0 s
+    ],
+)
+def test_lack_length_counts_what_the_archive_misses(
+    server: RunningServer,
+    s3_client: S3Client,
+    s3_credentials: S3Credentials,
+    archive_bucket: str,
+    destination: str,
+    names: dict[str, str],
+    tmp_path: Path,
+    live_path: str,
+    start: float,
+    duration_ms: int,
+    lack_ms: int,
+) -> None:
+    body = request(
+        archive_bucket, destination, s3_credentials, live_path.format(**names),
+        START + timedelta(seconds=start), duration_ms,
+    )  # fmt: skip
+    answer = poll(server, body)
+    assert abs(answer["LackLength"] - lack_ms) <= 50, answer
+    check_delivery(
+        s3_client, answer, tmp_path, seconds=(duration_ms - answer["LackLength"]) / 1000,
+        codec="h264",
+    )  # fmt: skip
+
+
+def test_the_same_request_runs_once_and_a_changed_one_again(
+    server: RunningServer,
+    s3_client: S3Client,
+    s3_credentials: S3Credentials,
+    archive_bucket: str,
+    destination: str,
+    names: dict[str, str],
+) -> None:
+    body = request(
+        archive_bucket, destination, s3_credentials, f"hls/cam1/{names['hls']}",
+        START + timedelta(seconds=2), 1000, FileName="once.ts",
+    )  # fmt: skip
+    answers = [post(server, body) for _ in range(3)]
+    assert [a["ErrorCode"] for a in answers].count(1) >= 1
+    done = poll(server, body)
+    assert done["ErrorCode"] == 5
+    assert server.app is not None
+    jobs = [j for j in server.app.s3dir.jobs() if j.destination.endswith("/once.ts")]
+    assert len(jobs) == 1
+    first_version = s3_client.head_object(Bucket=destination, Key="once.ts")["LastModified"]
+    assert poll(server, body) == done  # answered from the job, nothing re-uploaded
+    assert s3_client.head_object(Bucket=destination, Key="once.ts")["LastModified"] == first_version
+    changed = dict(body, Duration=1500)
+    assert poll(server, changed)["ErrorCode"] == 5
+    assert len([j for j in server.app.s3dir.jobs() if j.destination.endswith("/once.ts")]) == 2
+
+
+def _b64(value: object) -> str:
+    return base64.b64encode(json.dumps(value).encode()).decode()
+
+
+BAD_INPUTS: list[tuple[str, dict[str, Any], int, str]] = [
+    ("no caller", {"SessionId": ""}, -2, "SessionId"),
+    ("unknown caller", {"SessionId": "someone-else"}, -2, "SessionId"),
+    ("storage_info not base64", {"storage_info": "%%%"}, -3, "base64"),
+    ("storage_info not JSON", {"storage_info": base64.b64encode(b"{nope").decode()}, -3, "JSON"),
+    ("unknown purpose", {"storage_info": _b64([{"storage_purpose": "flv"}])}, -3, "flv"),
+    (
+        "no S3 storage",
+        {"storage_info": _b64([{"storage_purpose": "ts", "storage_type": "NFS"}])},
+        -3,
+        "no enabled S3 storage",
+    ),
+    ("bucket not allowed", {"storage_info": "BUCKET:other-bucket"}, -3, "not one this server"),
+    ("escaping LivePath", {"LivePath": "../../secret/index.m3u8"}, -1, "LivePath"),
+    ("absolute LivePath", {"LivePath": "/etc/index.m3u8"}, -1, "LivePath"),
+    ("encoded escape", {"LivePath": "%2e%2e/x/index.m3u8"}, -1, "LivePath"),
+    ("not a manifest", {"LivePath": "hls/cam1/segment.ts"}, -1, "LivePath"),
+    ("zero duration", {"Duration": 0}, -1, "Duration"),
+    ("too long", {"Duration": 10 * 3600 * 1000}, -1, "Duration"),
+    ("no start", {"StartPos": 0}, -1, "StartPos"),
+    ("start not a number", {"StartPos": "soon"}, -1, "StartPos"),
+    ("export type", {"export_type": 3}, -1, "export_type"),
+    ("file name escape", {"FileName": "../x.ts"}, -1, "FileName"),
+    ("file name type", {"FileName": "clip.exe"}, -1, "FileName"),
+    ("key without colon", {"ExportS3Key": "justonekey"}, -1, "ExportS3Key"),
+    ("no destination", {"ExportS3Bucket": ""}, -1, "ExportS3Bucket"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "change", "code", "words"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS]
+)
+def test_bad_inputs_get_their_error_code(
+    server: RunningServer,
+    s3_credentials: S3Credentials,
+    archive_bucket: str,
+    names: dict[str, str],
+    case: str,
+    change: dict[str, Any],
+    code: int,
+    words: str,
+) -> None:
+    body = request(
+        archive_bucket, "some-destination", s3_credentials, f"hls/cam1/{names['hls']}",
+        START, 1000,
+    )  # fmt: skip
+    if change.get("storage_info", "").startswith("BUCKET:"):
+        change = {"storage_info": storage_info(change["storage_info"].removeprefix("BUCKET:"))}
+    body.update(change)
+    answer = post(server, body)
+    assert answer["ErrorCode"] == code, answer
+    assert words in answer["ErrorMessage"], answer
+    assert s3_credentials.secret_key not in json.dumps(answer)
+
+
+def test_a_body_that_is_not_json_gets_a_contract_answer(server: RunningServer) -> None:
+    answer = httpx.post(
+        f"{server.http_url}/export-to-s3dir", content=b"{oops", timeout=10,
+        headers={"content-type": "application/json"},
+    )  # fmt: skip
+    assert answer.status_code == 200
+    assert answer.json()["ErrorCode"] == -1
+
+
+@pytest.mark.parametrize(
+    ("live_path", "start", "code", "words"),
+    [
+        ("hls/missing/index.m3u8", 0.0, -4, "no archive at LivePath"),
+        ("hls/cam1/{hls}", -3600.0, -4, "no video between"),
+    ],
+)
+def test_no_archive_is_reported(
+    server: RunningServer,
+    s3_credentials: S3Credentials,
+    archive_bucket: str,
+    destination: str,
+    names: dict[str, str],
+    live_path: str,
+    start: float,
+    code: int,
+    words: str,
+) -> None:
+    body = request(
+        archive_bucket, destination, s3_credentials, live_path.format(**names),
+        START + timedelta(seconds=start), 1000,
+    )  # fmt: skip
+    answer = poll(server, body)
+    assert answer["ErrorCode"] == code, answer
+    assert words in answer["ErrorMessage"]
+
+
+def test_wrong_key_fails_clearly_and_leaves_nothing(
+    server: RunningServer,
+    s3_client: S3Client,
+    s3_endpoint_url: str,
+    archive_bucket: str,
+    destination: str,
+    names: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    wrong = wrong_secret(s3_endpoint_url)
+    body = request(
+        archive_bucket, destination, wrong, f"hls/cam1/{names['hls']}",
+        START + timedelta(seconds=1), 2000,
+    )  # fmt: skip
+    with caplog.at_level("DEBUG"):
+        answer = poll(server, body)
+    assert answer["ErrorCode"] == -6, answer
+    assert "secret" in answer["ErrorMessage"] or "signature" in answer["ErrorMessage"]
+    assert s3_client.list_objects_v2(Bucket=destination).get("KeyCount", 0) == 0
+    assert not s3_client.list_multipart_uploads(Bucket=destination).get("Uploads")
+    assert wrong.secret_key not in json.dumps(answer)
+    assert wrong.secret_key not in caplog.text
+    assert server.app is not None
+    files = list(Path(server.settings.server.data_dir).glob("vexport.db*"))  # with the WAL
+    assert files
+    stored = b"".join(f.read_bytes() for f in files)
+    assert wrong.secret_key.encode() not in stored
+    assert CALLER.encode() not in stored
