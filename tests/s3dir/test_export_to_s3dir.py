@@ -6,6 +6,7 @@ import base64
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,47 +108,67 @@ def storage_info(bucket: str, *, purpose: str = "ts", extra: list[dict[str, Any]
     return base64.b64encode(json.dumps(entries).encode()).decode()
 
 
-def request(
+@dataclass
+class Caller:
+    """A broadcast caller: builds requests against the test archives and polls them."""
+
+    server: RunningServer
+    s3: S3Client
+    credentials: S3Credentials
+    archive_bucket: str
+    destination: str
+    manifests: dict[str, str]
+
+    def body(self, live_path: str, start: float, duration_ms: int, **fields: Any) -> dict[str, Any]:
+        """``live_path`` may name ``{hls}``/``{dash}``; ``start`` is seconds into the archive."""
+        live_path = live_path.format(**self.manifests)
+        body = {
+            "SessionId": CALLER,
+            "LivePath": live_path,
+            "StartPos": ms(START + timedelta(seconds=start)),
+            "Duration": duration_ms,
+            "storage_info": storage_info(
+                self.archive_bucket, purpose="mp4" if live_path.endswith(".mpd") else "ts"
+            ),
+            "export_type": 0,
+            "ExportS3Bucket": self.destination,
+            "ExportS3Region": REGION,
+            "ExportS3Key": f"{self.credentials.access_key}:{self.credentials.secret_key}",
+        }
+        body.update(fields)
+        return body
+
+    def post(self, body: Any) -> dict[str, Any]:
+        answer = httpx.post(f"{self.server.http_url}/export-to-s3dir", json=body, timeout=30)
+        assert answer.status_code == 200, answer.text
+        data: dict[str, Any] = answer.json()
+        return data
+
+    def poll(self, body: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = self.post(body)
+            if answer["ErrorCode"] != 1:
+                return answer
+            assert answer["TimeWait"] > 0
+            assert time.monotonic() < deadline, answer
+            time.sleep(answer["TimeWait"] / 1000)
+
+    def jobs_for(self, key: str) -> int:
+        assert self.server.app is not None
+        return sum(j.destination.endswith(f"/{key}") for j in self.server.app.s3dir.jobs())
+
+
+@pytest.fixture
+def caller(
+    server: RunningServer,
+    s3_client: S3Client,
+    s3_credentials: S3Credentials,
     archive_bucket: str,
     destination: str,
-    credentials: S3Credentials,
-    live_path: str,
-    start: datetime,
-    duration_ms: int,
-    **fields: Any,
-) -> dict[str, Any]:
-    purpose = "mp4" if live_path.endswith(".mpd") else "ts"
-    body = {
-        "SessionId": CALLER,
-        "LivePath": live_path,
-        "StartPos": ms(start),
-        "Duration": duration_ms,
-        "storage_info": storage_info(archive_bucket, purpose=purpose),
-        "export_type": 0,
-        "ExportS3Bucket": destination,
-        "ExportS3Region": REGION,
-        "ExportS3Key": f"{credentials.access_key}:{credentials.secret_key}",
-    }
-    body.update(fields)
-    return body
-
-
-def post(server: RunningServer, body: Any) -> dict[str, Any]:
-    answer = httpx.post(f"{server.http_url}/export-to-s3dir", json=body, timeout=30)
-    assert answer.status_code == 200, answer.text
-    data: dict[str, Any] = answer.json()
-    return data
-
-
-def poll(server: RunningServer, body: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = post(server, body)
-        if answer["ErrorCode"] != 1:
-            return answer
-        assert answer["TimeWait"] > 0
-        assert time.monotonic() < deadline, answer
-        time.sleep(answer["TimeWait"] / 1000)
+    names: dict[str, str],
+) -> Caller:
+    return Caller(server, s3_client, s3_credentials, archive_bucket, destination, names)
 
 
 def fetch(client: S3Client, url: str, directory: Path) -> Path:
@@ -183,28 +204,17 @@ def check_delivery(
     return clip
 
 
-def test_dash_archive_copied_to_a_ts_clip(
-    server: RunningServer,
-    s3_client: S3Client,
-    s3_credentials: S3Credentials,
-    archive_bucket: str,
-    destination: str,
-    names: dict[str, str],
-    tmp_path: Path,
-) -> None:
-    body = request(
-        archive_bucket, destination, s3_credentials, f"dash/cam1/{names['dash']}",
-        START + timedelta(seconds=1), 3000,
-    )  # fmt: skip
-    first = post(server, body)
+def test_dash_archive_copied_to_a_ts_clip(caller: Caller, tmp_path: Path) -> None:
+    body = caller.body("dash/cam1/{dash}", 1.0, 3000)
+    first = caller.post(body)
     assert first["ErrorCode"] == 1 and first["TimeWait"] == 100
-    answer = poll(server, body)
+    answer = caller.poll(body)
     assert answer["LackLength"] == 0
     assert "re-encoded in h264" in answer["ErrorMessage"]  # 1 s is not on a keyframe
-    clip = check_delivery(s3_client, answer, tmp_path, seconds=3.0, codec="h264")
+    clip = check_delivery(caller.s3, answer, tmp_path, seconds=3.0, codec="h264")
     assert "mpegts" in probe(clip).format_name
-    assert answer["VideoPath"] == f"s3://{destination}/export_{body['StartPos']}_3000.ts"
-    assert answer["ImagePath"] == f"s3://{destination}/export_{body['StartPos']}_3000.jpg"
+    stem = f"s3://{caller.destination}/export_{body['StartPos']}_3000"
+    assert (answer["VideoPath"], answer["ImagePath"]) == (f"{stem}.ts", f"{stem}.jpg")
 
 
 @pytest.mark.parametrize(
@@ -216,28 +226,15 @@ def test_dash_archive_copied_to_a_ts_clip(
     ],
 )
 def test_hls_archive_by_export_type(
-    server: RunningServer,
-    s3_client: S3Client,
-    s3_credentials: S3Credentials,
-    archive_bucket: str,
-    destination: str,
-    names: dict[str, str],
-    tmp_path: Path,
-    export_type: int,
-    file_name: str,
-    codec: str,
-    format_name: str,
+    caller: Caller, tmp_path: Path, export_type: int, file_name: str, codec: str, format_name: str
 ) -> None:
-    body = request(
-        archive_bucket, destination, s3_credentials, f"hls/cam1/{names['hls']}",
-        START + timedelta(seconds=0.5), 2000, export_type=export_type, FileName=file_name,
-    )  # fmt: skip
-    answer = poll(server, body)
-    clip = check_delivery(s3_client, answer, tmp_path, seconds=2.0, codec=codec)
+    body = caller.body("hls/cam1/{hls}", 0.5, 2000, export_type=export_type, FileName=file_name)
+    answer = caller.poll(body)
+    clip = check_delivery(caller.s3, answer, tmp_path, seconds=2.0, codec=codec)
     assert format_name in probe(clip).format_name
     directory = file_name.rsplit("/", 1)[0]
-    assert answer["S3Dir"] == f"s3://{destination}/{directory}/"
-    assert answer["VideoPath"] == f"s3://{destination}/{file_name}"
+    assert answer["S3Dir"] == f"s3://{caller.destination}/{directory}/"
+    assert answer["VideoPath"] == f"s3://{caller.destination}/{file_name}"
 
 
 @pytest.mark.parametrize(
@@ -249,55 +246,27 @@ def test_hls_archive_by_export_type(
     ],
 )
 def test_lack_length_counts_what_the_archive_misses(
-    server: RunningServer,
-    s3_client: S3Client,
-    s3_credentials: S3Credentials,
-    archive_bucket: str,
-    destination: str,
-    names: dict[str, str],
-    tmp_path: Path,
-    live_path: str,
-    start: float,
-    duration_ms: int,
-    lack_ms: int,
+    caller: Caller, tmp_path: Path, live_path: str, start: float, duration_ms: int, lack_ms: int
 ) -> None:
-    body = request(
-        archive_bucket, destination, s3_credentials, live_path.format(**names),
-        START + timedelta(seconds=start), duration_ms,
-    )  # fmt: skip
-    answer = poll(server, body)
+    answer = caller.poll(caller.body(live_path, start, duration_ms))
     assert abs(answer["LackLength"] - lack_ms) <= 50, answer
-    check_delivery(
-        s3_client, answer, tmp_path, seconds=(duration_ms - answer["LackLength"]) / 1000,
-        codec="h264",
-    )  # fmt: skip
+    seconds = (duration_ms - answer["LackLength"]) / 1000
+    check_delivery(caller.s3, answer, tmp_path, seconds=seconds, codec="h264")
 
 
-def test_the_same_request_runs_once_and_a_changed_one_again(
-    server: RunningServer,
-    s3_client: S3Client,
-    s3_credentials: S3Credentials,
-    archive_bucket: str,
-    destination: str,
-    names: dict[str, str],
-) -> None:
-    body = request(
-        archive_bucket, destination, s3_credentials, f"hls/cam1/{names['hls']}",
-        START + timedelta(seconds=2), 1000, FileName="once.ts",
-    )  # fmt: skip
-    answers = [post(server, body) for _ in range(3)]
+def test_the_same_request_runs_once_and_a_changed_one_again(caller: Caller) -> None:
+    body = caller.body("hls/cam1/{hls}", 2.0, 1000, FileName="once.ts")
+    answers = [caller.post(body) for _ in range(3)]
     assert [a["ErrorCode"] for a in answers].count(1) >= 1
-    done = poll(server, body)
+    done = caller.poll(body)
     assert done["ErrorCode"] == 5
-    assert server.app is not None
-    jobs = [j for j in server.app.s3dir.jobs() if j.destination.endswith("/once.ts")]
-    assert len(jobs) == 1
-    first_version = s3_client.head_object(Bucket=destination, Key="once.ts")["LastModified"]
-    assert poll(server, body) == done  # answered from the job, nothing re-uploaded
-    assert s3_client.head_object(Bucket=destination, Key="once.ts")["LastModified"] == first_version
-    changed = dict(body, Duration=1500)
-    assert poll(server, changed)["ErrorCode"] == 5
-    assert len([j for j in server.app.s3dir.jobs() if j.destination.endswith("/once.ts")]) == 2
+    assert caller.jobs_for("once.ts") == 1
+    uploaded = caller.s3.head_object(Bucket=caller.destination, Key="once.ts")["LastModified"]
+    assert caller.poll(body) == done  # answered from the job, nothing re-uploaded
+    again = caller.s3.head_object(Bucket=caller.destination, Key="once.ts")["LastModified"]
+    assert again == uploaded
+    assert caller.poll(dict(body, Duration=1500))["ErrorCode"] == 5
+    assert caller.jobs_for("once.ts") == 2
 
 
 def _b64(value: object) -> str:
@@ -337,26 +306,16 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], int, str]] = [
     ("case", "change", "code", "words"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS]
 )
 def test_bad_inputs_get_their_error_code(
-    server: RunningServer,
-    s3_credentials: S3Credentials,
-    archive_bucket: str,
-    names: dict[str, str],
-    case: str,
-    change: dict[str, Any],
-    code: int,
-    words: str,
+    caller: Caller, case: str, change: dict[str, Any], code: int, words: str
 ) -> None:
-    body = request(
-        archive_bucket, "some-destination", s3_credentials, f"hls/cam1/{names['hls']}",
-        START, 1000,
-    )  # fmt: skip
+    body = caller.body("hls/cam1/{hls}", 0.0, 1000)
     if change.get("storage_info", "").startswith("BUCKET:"):
         change = {"storage_info": storage_info(change["storage_info"].removeprefix("BUCKET:"))}
     body.update(change)
-    answer = post(server, body)
+    answer = caller.post(body)
     assert answer["ErrorCode"] == code, answer
     assert words in answer["ErrorMessage"], answer
-    assert s3_credentials.secret_key not in json.dumps(answer)
+    assert caller.credentials.secret_key not in json.dumps(answer)
 
 
 def test_a_body_that_is_not_json_gets_a_contract_answer(server: RunningServer) -> None:
@@ -369,56 +328,35 @@ def test_a_body_that_is_not_json_gets_a_contract_answer(server: RunningServer) -
 
 
 @pytest.mark.parametrize(
-    ("live_path", "start", "code", "words"),
+    ("live_path", "start", "words"),
     [
-        ("hls/missing/index.m3u8", 0.0, -4, "no archive at LivePath"),
-        ("hls/cam1/{hls}", -3600.0, -4, "no video between"),
+        ("hls/missing/index.m3u8", 0.0, "no archive at LivePath"),
+        ("hls/cam1/{hls}", -3600.0, "no video between"),
     ],
 )
-def test_no_archive_is_reported(
-    server: RunningServer,
-    s3_credentials: S3Credentials,
-    archive_bucket: str,
-    destination: str,
-    names: dict[str, str],
-    live_path: str,
-    start: float,
-    code: int,
-    words: str,
-) -> None:
-    body = request(
-        archive_bucket, destination, s3_credentials, live_path.format(**names),
-        START + timedelta(seconds=start), 1000,
-    )  # fmt: skip
-    answer = poll(server, body)
-    assert answer["ErrorCode"] == code, answer
+def test_no_archive_is_reported(caller: Caller, live_path: str, start: float, words: str) -> None:
+    answer = caller.poll(caller.body(live_path, start, 1000))
+    assert answer["ErrorCode"] == -4, answer
     assert words in answer["ErrorMessage"]
 
 
 def test_wrong_key_fails_clearly_and_leaves_nothing(
-    server: RunningServer,
-    s3_client: S3Client,
-    s3_endpoint_url: str,
-    archive_bucket: str,
-    destination: str,
-    names: dict[str, str],
-    caplog: pytest.LogCaptureFixture,
+    caller: Caller, s3_endpoint_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     wrong = wrong_secret(s3_endpoint_url)
-    body = request(
-        archive_bucket, destination, wrong, f"hls/cam1/{names['hls']}",
-        START + timedelta(seconds=1), 2000,
-    )  # fmt: skip
+    body = caller.body(
+        "hls/cam1/{hls}", 1.0, 2000, ExportS3Key=f"{wrong.access_key}:{wrong.secret_key}"
+    )
     with caplog.at_level("DEBUG"):
-        answer = poll(server, body)
+        answer = caller.poll(body)
     assert answer["ErrorCode"] == -6, answer
     assert "secret" in answer["ErrorMessage"] or "signature" in answer["ErrorMessage"]
-    assert s3_client.list_objects_v2(Bucket=destination).get("KeyCount", 0) == 0
-    assert not s3_client.list_multipart_uploads(Bucket=destination).get("Uploads")
+    assert caller.s3.list_objects_v2(Bucket=caller.destination).get("KeyCount", 0) == 0
+    assert not caller.s3.list_multipart_uploads(Bucket=caller.destination).get("Uploads")
     assert wrong.secret_key not in json.dumps(answer)
     assert wrong.secret_key not in caplog.text
-    assert server.app is not None
-    files = list(Path(server.settings.server.data_dir).glob("vexport.db*"))  # with the WAL
+    data_dir = Path(caller.server.settings.server.data_dir)
+    files = list(data_dir.glob("vexport.db*"))  # with the WAL
     assert files
     stored = b"".join(f.read_bytes() for f in files)
     assert wrong.secret_key.encode() not in stored
