@@ -92,9 +92,8 @@ def destination(s3_client: S3Client) -> str:
     return make_bucket(s3_client, "dest")
 
 
-def storage_info(bucket: str, *, purpose: str = "ts", extra: list[dict[str, Any]] = ()) -> str:  # type: ignore[assignment]
+def storage_info(bucket: str, *, purpose: str = "ts") -> str:
     entries = [
-        *extra,
         {
             "storage_purpose": purpose,
             "storage_type": "S3",
