@@ -6,8 +6,11 @@ segment's first *video* frame for both tracks (the PDT is that frame's time,
 and audio often starts a few tens of milliseconds before it); DASH anchors each
 track's segment on its own first sample, as the MPD times each track.
 
-Segments are fetched and demuxed one at a time so that an hour-long export
-holds one segment in memory, not the hour. Packets keep a reference to their
+Segments are demuxed one at a time so that an hour-long export holds a few
+segments in memory, not the hour. Their bytes are fetched ``READ_AHEAD``
+segments ahead by a small thread pool: on S3 or HTTP each read is a round
+trip of tens of milliseconds, and reading them one after another made the
+round trips, not the remux, the cost of a stream copy. Packets keep a reference to their
 PyAV stream, which keeps that segment's demuxer (and its bytes) alive only
 while someone holds the packet.
 """
@@ -19,10 +22,11 @@ import math
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
-from itertools import chain, pairwise
+from itertools import chain, islice, pairwise
 from typing import Any
 
 import av
@@ -38,6 +42,9 @@ _MAX_LOOKBACK = 3
 """Segments to step back when the first one does not begin with a keyframe."""
 
 _MPEGTS_WRAP_TICKS = 2**33
+
+READ_AHEAD = 4
+"""Segments read concurrently ahead of the one being demuxed."""
 
 
 class SegmentLoader:
@@ -188,8 +195,8 @@ def iter_archive_packets(
         return bisect_right(boundaries, segment.start.timestamp())
 
     def lists(segments: Iterable[Segment]) -> Iterator[list[TimedPacket]]:
-        for segment in segments:
-            yield read_segment_packets(segment, loader.load(segment), run=run_of(segment))
+        for segment, data in _read_ahead(loader, segments):
+            yield read_segment_packets(segment, data, run=run_of(segment))
 
     leading, first_start = _leading_lists(index, selected, loader, run_of)
     cut = _keyframe_cut(leading, t_start)
@@ -199,6 +206,30 @@ def iter_archive_packets(
         audio_segments = index.audio_segments_between(first_start, end)
         stream = heapq.merge(stream, _ordered(lists(audio_segments)), key=_wall_dts)
     yield from _clip(stream, cut, t_end)
+
+
+def _read_ahead(
+    loader: SegmentLoader, segments: Iterable[Segment], window: int = READ_AHEAD
+) -> Iterator[tuple[Segment, bytes]]:
+    """Each segment with its bytes, in order, with up to ``window`` reads in flight.
+
+    Closing the generator early (a stopped export) cancels the reads not yet
+    started and does not wait for the ones under way.
+    """
+    remaining = iter(segments)
+    pool = ThreadPoolExecutor(max_workers=window, thread_name_prefix="segment-read")
+    try:
+        pending: deque[tuple[Segment, Future[bytes]]] = deque(
+            (segment, pool.submit(loader.load, segment)) for segment in islice(remaining, window)
+        )
+        while pending:
+            segment, reading = pending.popleft()
+            following = next(remaining, None)
+            if following is not None:
+                pending.append((following, pool.submit(loader.load, following)))
+            yield segment, reading.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _run_boundaries(segments: Sequence[Segment]) -> list[float]:
