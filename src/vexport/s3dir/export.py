@@ -44,7 +44,7 @@ from vexport.media.probe import probe
 from vexport.media.rendering import Quality, Rendering, VideoCodec, VideoEncoding
 from vexport.media.runner import run_export
 from vexport.media.snapshot import write_image
-from vexport.s3.client import S3Endpoint, S3Error, make_client
+from vexport.s3.client import S3Endpoint, S3Error, make_client, shared_client
 from vexport.s3.reader import S3Reader
 from vexport.s3.upload import upload_file
 from vexport.s3dir.errors import ErrorCode, S3DirError
@@ -86,7 +86,7 @@ def _run(request: S3DirRequest, settings: Settings, workdir: Path) -> S3DirResul
         credentials=configured.credentials,
         addressing_style=configured.addressing_style,
     )
-    reader = S3Reader(make_client(source))
+    reader = S3Reader(shared_client(source))
     index = _index(reader, request)
     lack = lack_ms(index, request)
     if lack >= request.duration_ms or not index.segments_between(request.start, request.end):
@@ -101,7 +101,7 @@ def _run(request: S3DirRequest, settings: Settings, workdir: Path) -> S3DirResul
     destination = replace(
         configured, region=request.destination_region, credentials=request.credentials
     )
-    client = make_client(destination)
+    client = make_client(destination)  # the caller's key: not kept in a cache
     bucket = request.destination_bucket
     try:
         video = upload_file(
