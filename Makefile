@@ -45,6 +45,7 @@ check: lint typecheck test
 bench: setup
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/privacy.py
+	$(BIN)/python bench/s3dir.py
 
 clean:
 	rm -rf $(VENV) $(PROTO_STAMP) build dist src/*.egg-info
