@@ -13,6 +13,7 @@ import pytest
 
 from tests.api.harness import make_settings
 from vexport.config import Settings
+from vexport.media.control import SimpleJobControl
 from vexport.s3dir.errors import ErrorCode, S3DirError
 from vexport.s3dir.export import S3DirResult
 from vexport.s3dir.jobs import S3DirJobs
@@ -45,7 +46,9 @@ class GatedRunner:
         self.runs: list[S3DirRequest] = []
         self.fail: S3DirError | None = None
 
-    def __call__(self, request: S3DirRequest, settings: Settings, workdir: Path) -> S3DirResult:
+    def __call__(
+        self, request: S3DirRequest, settings: Settings, workdir: Path, control: SimpleJobControl
+    ) -> S3DirResult:
         self.runs.append(request)
         self.started.release()
         assert self.release.wait(10)
@@ -156,3 +159,34 @@ def test_the_table_holds_no_secret(settings: Settings) -> None:
     assert files
     raw = b"".join(f.read_bytes() for f in files)
     assert SECRET.encode() not in raw and b"caller" not in raw
+
+
+def test_shutdown_stops_a_running_export_which_fails_as_interrupted(settings: Settings) -> None:
+    seen: list[SimpleJobControl] = []
+    finished = threading.Event()
+
+    def runner(
+        request: S3DirRequest, settings: Settings, workdir: Path, control: SimpleJobControl
+    ) -> S3DirResult:
+        seen.append(control)
+        try:
+            assert control.wait_stop(10), "the export was never told to stop"
+            raise S3DirError(ErrorCode.EXPORT_FAILED, "interrupted by a restart")
+        finally:
+            finished.set()
+
+    store = SessionStore(settings.database_url)
+    jobs = S3DirJobs(settings, store.engine, run=runner)
+    try:
+        jobs.answer(body())
+        for _ in range(100):
+            if seen:
+                break
+            threading.Event().wait(0.02)
+        jobs.close()
+        assert finished.wait(5)
+        assert seen[0].aborted
+        wait_finished(jobs)
+        assert [job.state for job in jobs.jobs()] == ["failed"]
+    finally:
+        store.close()

@@ -55,6 +55,9 @@ from vexport.sources.storage import StorageError
 log = logging.getLogger(__name__)
 
 
+INTERRUPTED = "the export was interrupted by a restart of the service; send the request again"
+
+
 @dataclass(frozen=True)
 class S3DirResult:
     video_path: str
@@ -70,15 +73,23 @@ def lack_ms(index: ArchiveIndex, request: S3DirRequest) -> int:
     return round(sum((gap.end - gap.start).total_seconds() for gap in gaps) * 1000)
 
 
-def run_s3dir_export(request: S3DirRequest, settings: Settings, workdir: Path) -> S3DirResult:
-    """Run the job in ``workdir`` (removed afterwards); raises ``S3DirError``."""
+def run_s3dir_export(
+    request: S3DirRequest, settings: Settings, workdir: Path, control: SimpleJobControl
+) -> S3DirResult:
+    """Run the job in ``workdir`` (removed afterwards); raises ``S3DirError``.
+
+    ``control.abort()`` (the service shutting down) ends the cut early and the
+    job fails as interrupted: nothing half-made is uploaded.
+    """
     try:
-        return _run(request, settings, workdir)
+        return _run(request, settings, workdir, control)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _run(request: S3DirRequest, settings: Settings, workdir: Path) -> S3DirResult:
+def _run(
+    request: S3DirRequest, settings: Settings, workdir: Path, control: SimpleJobControl
+) -> S3DirResult:
     configured = settings.s3_endpoint()
     source = S3Endpoint(
         region=request.archive_region or configured.region,
@@ -95,7 +106,9 @@ def _run(request: S3DirRequest, settings: Settings, workdir: Path) -> S3DirResul
             f"the archive at LivePath has no video between {request.start.isoformat()} "
             f"and {request.end.isoformat()}",
         )
-    clip, note = _cut(request, settings, reader, workdir)
+    clip, note = _cut(request, settings, reader, workdir, control)
+    if control.aborted:
+        raise S3DirError(ErrorCode.EXPORT_FAILED, INTERRUPTED)
     image = _first_frame(clip, workdir / "first.jpg")
 
     destination = replace(
@@ -144,7 +157,11 @@ SOURCE_CODECS = {"h264": VideoCodec.H264, "hevc": VideoCodec.H265}
 
 
 def _cut(
-    request: S3DirRequest, settings: Settings, reader: S3Reader, workdir: Path
+    request: S3DirRequest,
+    settings: Settings,
+    reader: S3Reader,
+    workdir: Path,
+    control: SimpleJobControl,
 ) -> tuple[Path, str]:
     """The clip as one file; stream copy unless it cannot start on the asked frame.
 
@@ -154,7 +171,9 @@ def _cut(
     clip is re-encoded in the source's own codec (export_type 0 promises the
     codec, and broadcast cuts must be frame-accurate).
     """
-    pieces = _export(request, request.codec, Quality.NORMAL, settings, reader, workdir / "copy")
+    pieces = _export(
+        request, request.codec, Quality.NORMAL, settings, reader, workdir / "copy", control
+    )
     note = ""
     if request.codec is VideoCodec.COPY and request.container not in EDIT_LIST_CONTAINERS:
         early = request.start - pieces[0].first_frame
@@ -163,7 +182,9 @@ def _cut(
             codec = SOURCE_CODECS.get(video.codec if video else "")
             if codec is not None:
                 log.info("re-encoding in %s: StartPos is %s after a keyframe", codec.value, early)
-                pieces = _export(request, codec, Quality.FINE, settings, reader, workdir / "enc")
+                pieces = _export(
+                    request, codec, Quality.FINE, settings, reader, workdir / "enc", control
+                )
                 note = (
                     f"re-encoded in {codec.value}: StartPos is not on a keyframe and "
                     f".{request.container.value} cannot hide the frames before it"
@@ -182,6 +203,7 @@ def _export(
     settings: Settings,
     reader: S3Reader,
     output_dir: Path,
+    control: SimpleJobControl,
 ) -> list[ProducedFile]:
     plan = ExportPlan(
         kind=ExportKind.ARCHIVE_CLIP,
@@ -196,7 +218,7 @@ def _export(
         rendering=Rendering(video=VideoEncoding(codec=codec, quality=quality)),
     )
     try:
-        pieces = run_export(plan, SimpleJobControl(), reader=reader, ffmpeg=settings.media.ffmpeg)
+        pieces = run_export(plan, control, reader=reader, ffmpeg=settings.media.ffmpeg)
     except ExportFailed as exc:
         raise S3DirError(ErrorCode.EXPORT_FAILED, str(exc)) from None
     if not pieces:

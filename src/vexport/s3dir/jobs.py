@@ -38,8 +38,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 import vexport
 from vexport.config import Settings
+from vexport.media.control import SimpleJobControl
 from vexport.s3dir.errors import ErrorCode, S3DirError
-from vexport.s3dir.export import S3DirResult, run_s3dir_export
+from vexport.s3dir.export import INTERRUPTED, S3DirResult, run_s3dir_export
 from vexport.s3dir.request import (
     ExportToS3DirBody,
     S3DirRequest,
@@ -103,7 +104,7 @@ class Answer:
         }
 
 
-Runner = Callable[[S3DirRequest, Settings, Path], S3DirResult]
+Runner = Callable[[S3DirRequest, Settings, Path, SimpleJobControl], S3DirResult]
 
 
 class S3DirJobs:
@@ -117,12 +118,16 @@ class S3DirJobs:
         self._key = _fingerprint_key(settings.server.data_dir / KEY_FILE)
         self._run = run
         self._lock = threading.Lock()
-        self._running: set[str] = set()
+        self._running: dict[str, SimpleJobControl] = {}
         self._pool = ThreadPoolExecutor(self.config.max_running, thread_name_prefix="s3dir")
         self._workdir = settings.server.data_dir / "s3dir"
         self._fail_interrupted()
 
     def close(self) -> None:
+        """Stop running exports (they fail as interrupted) and drop queued ones."""
+        with self._lock:
+            for control in self._running.values():
+                control.abort()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- the call -------------------------------------------------------------
@@ -164,10 +169,10 @@ class S3DirJobs:
                 row = self._get(fingerprint)
                 assert row is not None
                 return self._answer_of(row)
-            self._running.add(fingerprint)
+            control = self._running[fingerprint] = SimpleJobControl()
         log.info("export-to-s3dir %s: %s -> s3://%s/%s", fingerprint[:12], request.archive_url,
                  request.destination_bucket, request.destination_key)  # fmt: skip
-        self._pool.submit(self._execute, fingerprint, request)
+        self._pool.submit(self._execute, fingerprint, request, control)
         return Answer(ErrorCode.PROCESSING, "export started", time_wait_ms=self._time_wait_ms)
 
     def _answer_of(self, row: JobRow) -> Answer:
@@ -191,11 +196,11 @@ class S3DirJobs:
 
     # -- running --------------------------------------------------------------
 
-    def _execute(self, fingerprint: str, request: S3DirRequest) -> None:
+    def _execute(self, fingerprint: str, request: S3DirRequest, control: SimpleJobControl) -> None:
         self._workdir.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix=fingerprint[:12] + "-", dir=self._workdir))
         try:
-            result = self._run(request, self.settings, workdir)
+            result = self._run(request, self.settings, workdir, control)
         except S3DirError as exc:
             log.warning("export-to-s3dir %s failed: %s", fingerprint[:12], exc)
             self._finish(fingerprint, state=FAILED, error_code=int(exc.code), message=str(exc))
@@ -220,7 +225,7 @@ class S3DirJobs:
             )
         finally:
             with self._lock:
-                self._running.discard(fingerprint)
+                self._running.pop(fingerprint, None)
 
     # -- the table ------------------------------------------------------------
 
@@ -258,7 +263,7 @@ class S3DirJobs:
                 .values(
                     state=FAILED,
                     error_code=int(ErrorCode.EXPORT_FAILED),
-                    message="the export was interrupted by a restart of the service",
+                    message=INTERRUPTED,
                     finished_at=utcnow(),
                 )
             )
