@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from vexport.media.decision import CutMode
 from vexport.timeutil import parse_duration
 
 if TYPE_CHECKING:
@@ -83,6 +84,11 @@ class DemoConfig(BaseModel):
 
 class MediaConfig(BaseModel):
     ffmpeg: str | None = None
+    # How a copy meets a start or end between keyframes: "smart" (re-encode the partial
+    # groups of pictures at the ends: exact in every player), "edit_list" (MP4/MOV start at
+    # the keyframe before, trimmed by an edit list; others as smart), "keyframe" (never
+    # re-encode for a cut). See docs/design/smart-cut.md.
+    cut: CutMode = CutMode.SMART
     # Privacy masks: "mosaic" (pixelation) or a solid colour "#RRGGBB".
     mask_fill: str = Field(default="mosaic", pattern=r"^(mosaic|#[0-9A-Fa-f]{6})$")
     # Mosaic cell size, as a fraction of the frame's shorter side.

@@ -88,7 +88,7 @@ def test_soft_subtitles_leave_pixels_untouched(
 
     data, processing = fetch(stub, options)
 
-    assert processing == "stream copy"
+    assert processing == "smart cut"
     with av.open(io.BytesIO(data)) as container:
         assert container.streams.subtitles[0].codec_context.name in ("subrip", "srt")
         cues = [

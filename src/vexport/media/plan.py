@@ -17,6 +17,7 @@ from vexport.media.rendering import Rendering
 from vexport.timeutil import format_timestamp, parse_timestamp
 
 if TYPE_CHECKING:
+    from vexport.media.decision import Decision
     from vexport.media.pdf import PdfLayout
     from vexport.media.privacy import Privacy
     from vexport.media.text import TextOverlay
@@ -96,6 +97,8 @@ class SourcePlan:
     archive_url: str | None = None
     text: TextOverlay | None = None
     privacy: Privacy | None = None
+    # Copy, smart cut or re-encode, decided once when the export is planned.
+    decision: Decision | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -105,10 +108,12 @@ class SourcePlan:
             "archive_url": self.archive_url,
             "text": self.text.to_json() if self.text else None,
             "privacy": self.privacy.to_json() if self.privacy else None,
+            "decision": self.decision.to_json() if self.decision else None,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SourcePlan:
+        from vexport.media.decision import Decision
         from vexport.media.privacy import Privacy
         from vexport.media.text import TextOverlay
 
@@ -119,6 +124,7 @@ class SourcePlan:
             archive_url=data.get("archive_url"),
             text=TextOverlay.from_json(data["text"]) if data.get("text") else None,
             privacy=Privacy.from_json(data["privacy"]) if data.get("privacy") else None,
+            decision=Decision.from_json(data["decision"]) if data.get("decision") else None,
         )
 
 
@@ -202,6 +208,8 @@ class ProducedFile:
     first_frame: datetime
     last_frame: datetime
     mime_type: str
+    # What was done to make this file, e.g. "smart cut: 37 of 1500 frames re-encoded".
+    processing: str = ""
 
 
 class ExportFailed(Exception):

@@ -2,7 +2,7 @@
 
 A stream copy is the default and the fastest path; it is left only when a
 setting needs new pixels (an overlay, a mask, a crop), another codec, another
-frame rate or a time-lapse. ``transcode_reasons`` is the one place that
+frame rate or a time-lapse. ``vexport.media.decision`` is the one place that
 decides, so the runner, the session log and the tests all agree on why an
 export was re-encoded.
 """
@@ -99,28 +99,3 @@ class Rendering:
             ),
             time_lapse=TimeLapse(**lapse) if lapse else None,
         )
-
-
-def reencode_reasons(rendering: Rendering, *, burns_text: bool, changes_pixels: bool) -> list[str]:
-    """Why a source's video must be re-encoded; empty means stream copy (DESIGN.md s. 6)."""
-    reasons = []
-    if rendering.video.codec is not VideoCodec.COPY:
-        reasons.append(f"video codec {rendering.video.codec.value} asked")
-    if rendering.video.quality is not Quality.NORMAL:
-        reasons.append(f"video quality {rendering.video.quality.value} asked")
-    if rendering.video.frame_divisor > 1:
-        reasons.append(f"1/{rendering.video.frame_divisor} of the frame rate asked")
-    if rendering.time_lapse is not None:
-        reasons.append("time-lapse asked")
-    if burns_text:
-        reasons.append("text burnt into the picture")
-    if changes_pixels:
-        reasons.append("privacy mask or crop")
-    return reasons
-
-
-def audio_only_reencode(rendering: Rendering) -> bool:
-    """Audio settings alone ask for a new audio stream (the video can still be copied)."""
-    return rendering.audio.codec is not AudioCodec.COPY or rendering.audio.quality not in (
-        Quality.NORMAL,
-    )

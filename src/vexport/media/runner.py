@@ -26,6 +26,7 @@ import av
 from vexport.media.archive_source import iter_archive_packets
 from vexport.media.clip_writer import CLIP_CONTAINERS, ClipRequest, write_clip
 from vexport.media.control import JobControl
+from vexport.media.decision import AudioPath, VideoPath, decision_of
 from vexport.media.ffmpeg import ffmpeg_binary
 from vexport.media.packets import TimedPacket, wall_datetime
 from vexport.media.pdf import PdfLayout, write_pdf
@@ -38,7 +39,6 @@ from vexport.media.plan import (
     ProducedFile,
     SourcePlan,
 )
-from vexport.media.rendering import AudioCodec, audio_only_reencode, reencode_reasons
 from vexport.media.snapshot import (
     SNAPSHOT_FORMATS,
     StillWriter,
@@ -278,9 +278,9 @@ def _processed(
     """
     rendering = plan.rendering
     chain = pixel_chain(source)
-    reasons = source_reencode_reasons(plan, source)
-    if reasons:
-        log.info("%s: re-encoding the video: %s", source.origin, "; ".join(reasons))
+    decision = decision_of(plan, source)
+    if decision.video is VideoPath.REENCODE:
+        log.info("%s: re-encoding the video: %s", source.origin, "; ".join(decision.reasons))
         transcoder = Transcoder(
             TranscodeJob(
                 rendering=rendering,
@@ -298,10 +298,10 @@ def _processed(
             end=None if lapse else request.end, duration=None if lapse else request.duration
         )
         return transcoder.packets(packets), trimmed, transcoder.wall_map
-    if rendering.audio.codec is AudioCodec.NONE:
+    if decision.audio is AudioPath.NONE:
         log.info("%s: stream copy without audio", source.origin)
         return (tp for tp in packets if tp.kind == "video"), request, None
-    if audio_only_reencode(rendering):
+    if decision.audio is AudioPath.REENCODE:
         log.info("%s: stream copy of the video, audio re-encoded", source.origin)
         transcoder = Transcoder(
             TranscodeJob(
@@ -312,43 +312,6 @@ def _processed(
         )
         return transcoder.packets(packets), request, None
     return packets, request, None
-
-
-def source_reencode_reasons(plan: ExportPlan, source: SourcePlan) -> list[str]:
-    """Why this source's video is re-encoded (empty: stream copy); the one decision."""
-    chain = pixel_chain(source)
-    reasons = reencode_reasons(
-        plan.rendering,
-        burns_text=chain is not None and chain.text is not None,
-        changes_pixels=False,  # said more precisely below
-    )
-    privacy = chain.privacy if chain is not None else None
-    if privacy is not None and privacy.masks:
-        reasons.append("privacy mask" + (" (inverted)" if privacy.invert else ""))
-    if privacy is not None and privacy.crop is not None:
-        reasons.append("crop area")
-    return reasons
-
-
-def describe_processing(plan: ExportPlan) -> str:
-    """What the export does to the video, for the session's ``processing`` field."""
-    if not plan.kind.is_clip:
-        drawn = [s.origin for s in plan.sources if _still_chain(plan, s) is not None]
-        return "pixels drawn on the snapshot" if drawn else "snapshot as decoded"
-    described = []
-    for source in plan.sources:
-        reasons = source_reencode_reasons(plan, source)
-        if reasons:
-            described.append("re-encoded: " + "; ".join(reasons))
-        elif plan.rendering.audio.codec is AudioCodec.NONE:
-            described.append("stream copy without audio")
-        elif audio_only_reencode(plan.rendering):
-            described.append("stream copy, audio re-encoded")
-        else:
-            described.append("stream copy")
-    if len(set(described)) == 1:
-        return described[0]
-    return "; ".join(f"{s.origin}: {d}" for s, d in zip(plan.sources, described, strict=True))
 
 
 def _true_times(file: ProducedFile, wall_map: WallMap) -> ProducedFile:

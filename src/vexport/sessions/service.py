@@ -18,6 +18,7 @@ from pathlib import Path
 from vexport.agents.executor import Executor
 from vexport.config import Settings
 from vexport.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from vexport.media.decision import decided
 from vexport.media.plan import ExportKind, ExportPlan
 from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
 from vexport.results.local import LocalResultStore
@@ -96,6 +97,7 @@ class SessionService:
             timezone_minutes=request.timezone_minutes,
             extra={"cloud_export": True} if request.cloud_export else {},
         )
+        plan = decided(plan, self.settings.media.cut)
         now = utcnow()
         self.store.add(
             Session(

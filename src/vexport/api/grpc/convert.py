@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from vexport.media.decision import describe
 from vexport.media.plan import ExportPlan
-from vexport.media.runner import describe_processing
 from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
 from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
 from vexport.sessions.model import Session
@@ -16,7 +16,7 @@ def state_message(session: Session) -> spb.State:
         last_frame_timestamp=format_timestamp(session.last_frame) if session.last_frame else "",
         progress=session.progress,
         error=session.error,
-        processing=describe_processing(ExportPlan.from_json(dict(session.plan))),
+        processing=describe(ExportPlan.from_json(dict(session.plan))),
     )
     if session.state >= 2:  # S_COMPLETED or S_REMOVED carry a result
         state.result.succeeded = session.succeeded
