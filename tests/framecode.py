@@ -47,13 +47,14 @@ def framecode_graph(
     scenes = sorted(set(scene_frames))
     # The scene number: how many of the listed cut frames are at or before N.
     scene = "+".join(f"gte(N\\,{frame})" for frame in scenes) or "0"
-    texture = f"32+mod(X*3+Y*2+N*5+({scene})*97\\,160)+({scene})*7"
+    # Odd scenes: bright vertical stripes moving right; even: dark horizontal ones moving down.
+    texture = f"if(mod({scene}\\,2)\\,175+mod(X*4+N*6\\,60)\\,16+mod(Y*5+N*4\\,50))"
     lum = (
         f"if(lt(Y\\,H/4)\\,{_LOW}+{_HIGH - _LOW}*{bit}\\,"
         f"if(lt(Y\\,H/2)\\,{_HIGH}-{_HIGH - _LOW}*{bit}\\,{texture}))"
     )
-    chroma_u = f"if(lt(Y\\,H/2)\\,128\\,128+mod(({scene})*41+N\\,40)-20)"
-    chroma_v = f"if(lt(Y\\,H/2)\\,128\\,128+mod(({scene})*23+X\\,40)-20)"
+    chroma_u = f"if(lt(Y\\,H/2)\\,128\\,if(mod({scene}\\,2)\\,60\\,190)+mod(N\\,20))"
+    chroma_v = f"if(lt(Y\\,H/2)\\,128\\,if(mod({scene}\\,2)\\,200\\,70)+mod(X\\,20))"
     return (
         f"nullsrc=s={width}x{height}:r={rate},format=yuv420p,"
         f"geq=lum='{lum}':cb='{chroma_u}':cr='{chroma_v}'"

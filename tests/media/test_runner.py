@@ -84,12 +84,14 @@ def test_archive_clip_mkv_from_dash(dash: Path, tmp_path: Path) -> None:
     )
     files = run_export(plan, SimpleJobControl())
     assert len(files) == 1
-    # MKV starts at the keyframe before the start (2.0 s: frame 50), ends at frame 92.
-    assert files[0].first_frame == frame_time(START, 50)
+    # A smart cut starts on the frame shown at 2.3 s (frame 57), in MKV as in any container,
+    # and ends on the one shown at 3.7 s (frame 92).
+    assert files[0].first_frame == frame_time(START, 57)
     assert files[0].last_frame == frame_time(START, 92)
     numbers = [n for _, n in decoded(files[0].path)]
-    assert numbers[0] == 50 % 32 and len(numbers) == 43
+    assert numbers[0] == 57 % 32 and len(numbers) == 36
     assert_consecutive(numbers)
+    assert files[0].processing.startswith("smart cut: ")
 
 
 def test_archive_gap_gives_two_files(hls_with_gap: Path, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from tests.media_fixtures import FPS, make_dash_archive, make_hls_archive
 from tests.s3.archives import upload_tree
 from tests.s3server import REGION, wrong_secret
 from vexport.media.probe import probe, video_frame_times
-from vexport.s3.client import S3Credentials, split_s3_url
+from vexport.s3.client import S3Credentials
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -170,8 +170,10 @@ def caller(
     return Caller(server, s3_client, s3_credentials, archive_bucket, destination, names)
 
 
-def fetch(client: S3Client, url: str, directory: Path) -> Path:
-    bucket, key = split_s3_url(url)
+def fetch(client: S3Client, bucket: str, object_path: str, directory: Path) -> Path:
+    """The object an answer names: a path in ExportS3Bucket beginning with "/" (docs/api.md)."""
+    assert object_path.startswith("/") and "://" not in object_path, object_path
+    key = object_path[1:]
     path = directory / key.replace("/", "_")
     path.write_bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
     return path
@@ -184,11 +186,11 @@ def first_frame(path: Path) -> np.ndarray[Any, Any]:
 
 
 def check_delivery(
-    client: S3Client, answer: dict[str, Any], tmp_path: Path, *, seconds: float, codec: str
+    caller: Caller, answer: dict[str, Any], tmp_path: Path, *, seconds: float, codec: str
 ) -> Path:
     assert answer["ErrorCode"] == 5, answer
-    clip = fetch(client, answer["VideoPath"], tmp_path)
-    image = fetch(client, answer["ImagePath"], tmp_path)
+    clip = fetch(caller.s3, caller.destination, answer["VideoPath"], tmp_path)
+    image = fetch(caller.s3, caller.destination, answer["ImagePath"], tmp_path)
     info = probe(clip)
     video = info.video
     assert video is not None and video.codec == codec
@@ -198,7 +200,7 @@ def check_delivery(
     # The image is the clip's first frame (JPEG-compressed).
     difference = np.abs(first_frame(clip) - first_frame(image)).mean()
     assert difference < 6, difference
-    assert answer["S3Dir"].startswith(f"s3://{split_s3_url(answer['VideoPath'])[0]}/")
+    assert answer["VideoPath"].startswith(answer["S3Dir"])
     assert answer["Version"]
     return clip
 
@@ -209,11 +211,13 @@ def test_dash_archive_copied_to_a_ts_clip(caller: Caller, tmp_path: Path) -> Non
     assert first["ErrorCode"] == 1 and first["TimeWait"] == 100
     answer = caller.poll(body)
     assert answer["LackLength"] == 0
-    assert "re-encoded in h264" in answer["ErrorMessage"]  # 1 s is not on a keyframe
-    clip = check_delivery(caller.s3, answer, tmp_path, seconds=3.0, codec="h264")
+    # 1 s is not on a keyframe: the frames up to the next one are re-encoded, the rest copied.
+    assert answer["ErrorMessage"].startswith("ready; smart cut: "), answer["ErrorMessage"]
+    clip = check_delivery(caller, answer, tmp_path, seconds=3.0, codec="h264")
     assert "mpegts" in probe(clip).format_name
-    stem = f"s3://{caller.destination}/export_{body['StartPos']}_3000"
+    stem = f"/export_{body['StartPos']}_3000"
     assert (answer["VideoPath"], answer["ImagePath"]) == (f"{stem}.ts", f"{stem}.jpg")
+    assert answer["S3Dir"] == "/"
 
 
 @pytest.mark.parametrize(
@@ -229,11 +233,11 @@ def test_hls_archive_by_export_type(
 ) -> None:
     body = caller.body("hls/cam1/{hls}", 0.5, 2000, export_type=export_type, FileName=file_name)
     answer = caller.poll(body)
-    clip = check_delivery(caller.s3, answer, tmp_path, seconds=2.0, codec=codec)
+    clip = check_delivery(caller, answer, tmp_path, seconds=2.0, codec=codec)
     assert format_name in probe(clip).format_name
     directory = file_name.rsplit("/", 1)[0]
-    assert answer["S3Dir"] == f"s3://{caller.destination}/{directory}/"
-    assert answer["VideoPath"] == f"s3://{caller.destination}/{file_name}"
+    assert answer["S3Dir"] == f"/{directory}/"
+    assert answer["VideoPath"] == f"/{file_name}"
 
 
 @pytest.mark.parametrize(
@@ -250,7 +254,7 @@ def test_lack_length_counts_what_the_archive_misses(
     answer = caller.poll(caller.body(live_path, start, duration_ms))
     assert abs(answer["LackLength"] - lack_ms) <= 50, answer
     seconds = (duration_ms - answer["LackLength"]) / 1000
-    check_delivery(caller.s3, answer, tmp_path, seconds=seconds, codec="h264")
+    check_delivery(caller, answer, tmp_path, seconds=seconds, codec="h264")
 
 
 def test_the_same_request_runs_once_and_a_changed_one_again(caller: Caller) -> None:

@@ -54,7 +54,7 @@ class GatedRunner:
         assert self.release.wait(10)
         if self.fail is not None:
             raise self.fail
-        return S3DirResult("s3://dest/a.ts", "s3://dest/a.jpg", "s3://dest/", 0)
+        return S3DirResult("/a.ts", "/a.jpg", "/", 0)
 
 
 @pytest.fixture

@@ -31,7 +31,10 @@ from typing import Any
 
 import av
 
-from vexport.media.packets import WALL_EPSILON, StreamKind, TimedPacket
+from vexport.media import nal
+from vexport.media.packets import DEFAULT_FRAME_SECONDS, WALL_EPSILON, StreamKind, TimedPacket
+from vexport.media.templates import StreamTemplate
+from vexport.media.timeline import shown_by, shown_index
 from vexport.redact import redact_url
 from vexport.sources.archive_index import GAP_TOLERANCE, ArchiveError, ArchiveIndex, Segment
 from vexport.sources.storage import StorageError, StorageReader
@@ -176,11 +179,13 @@ def _wall_dts(packet: TimedPacket) -> float:
 def iter_archive_packets(
     index: ArchiveIndex, start: datetime, end: datetime, reader: StorageReader
 ) -> Generator[TimedPacket, None, None]:
-    """Packets covering [start, end] in wall-clock decode order, from a keyframe at or before start.
+    """Packets covering [start, end] in wall-clock decode order (``media/timeline.py``).
 
-    Video stops at the last frame that decodes by ``end``; audio continues to
-    the end of that frame's display. ``run`` grows by one after every gap, and
-    nothing is invented to fill the gap.
+    The first video packet is the keyframe at or before the frame shown at
+    ``start``, so that frame can be decoded; video then runs through every
+    packet decoded by ``end`` (the clip writer keeps those the frames shown by
+    ``end`` need) and audio to the end of the last frame shown by ``end``.
+    ``run`` grows by one after every gap, and nothing is invented to fill it.
     """
     if end < start:
         raise ValueError(f"export end {end.isoformat()} is before its start {start.isoformat()}")
@@ -198,14 +203,15 @@ def iter_archive_packets(
         for segment, data in _read_ahead(loader, segments):
             yield read_segment_packets(segment, data, run=run_of(segment))
 
-    leading, first_start = _leading_lists(index, selected, loader, run_of)
-    cut = _keyframe_cut(leading, t_start)
+    leading, first_start = _leading_lists(index, selected, loader, run_of, t_start)
+    cut = _cut_point(leading, t_start)
     video_lists: Iterator[list[TimedPacket]] = chain(leading, lists(selected[1:]))
     stream: Iterator[TimedPacket] = _ordered(video_lists)
     if index.audio:
         audio_segments = index.audio_segments_between(first_start, end)
         stream = heapq.merge(stream, _ordered(lists(audio_segments)), key=_wall_dts)
-    yield from _clip(stream, cut, t_end)
+    carrier = _ParameterSets(lambda: _earlier_parameter_sets(index, first_start, loader))
+    yield from carrier.packets(_clip(stream, cut, t_end))
 
 
 def _read_ahead(
@@ -247,15 +253,20 @@ def _leading_lists(
     selected: list[Segment],
     loader: SegmentLoader,
     run_of: Callable[[Segment], int],
+    t_start: float,
 ) -> tuple[list[list[TimedPacket]], datetime]:
     """The first selected segment's packets, preceded by earlier contiguous segments
-    until one begins with a keyframe (archives are cut at keyframes; if one is not,
-    its first frames need the previous segment to decode)."""
+    until a keyframe at or before the frame shown at ``t_start`` is among them.
+
+    Archives are usually cut at keyframes, but not always (a recorder that cuts
+    by time, a segment that starts on an open GOP's leading pictures); then the
+    frames before the segment's first keyframe need the previous segment.
+    """
     first = selected[0]
     leading = [read_segment_packets(first, loader.load(first), run=run_of(first))]
     position = index.video.index(first)
     steps = 0
-    while not _starts_with_keyframe(leading[0]) and position > 0 and steps < _MAX_LOOKBACK:
+    while _cut_point(leading, t_start) is None and position > 0 and steps < _MAX_LOOKBACK:
         previous = index.video[position - 1]
         if first.start - previous.end > GAP_TOLERANCE:
             break
@@ -264,20 +275,108 @@ def _leading_lists(
     return leading, first.start
 
 
-def _starts_with_keyframe(packets: list[TimedPacket]) -> bool:
-    video = next((p for p in packets if p.kind == "video"), None)
-    return video is not None and video.is_keyframe
+def _cut_point(leading: list[list[TimedPacket]], t_start: float) -> TimedPacket | None:
+    """The keyframe to decode from: the last, in decode order, shown at or before the frame
+    shown at ``t_start`` (the first frame, if ``t_start`` is before the archive's)."""
+    video = [p for packets in leading for p in packets if p.kind == "video"]
+    if not video:
+        return None
+    times = sorted(p.wall_pts for p in video)
+    index = shown_index(times, t_start)
+    target = times[index] if index is not None else times[0]
+    keyframes = [p for p in video if p.is_keyframe and shown_by(p.wall_pts, target)]
+    return max(keyframes, key=_wall_dts) if keyframes else None
 
 
-def _keyframe_cut(leading: list[list[TimedPacket]], t_start: float) -> float:
-    """Wall time of the last video keyframe at or before ``t_start`` (-inf if none)."""
-    keyframes = [
-        p.wall_pts
-        for packets in leading
-        for p in packets
-        if p.kind == "video" and p.is_keyframe and p.wall_pts <= t_start + WALL_EPSILON
-    ]
-    return max(keyframes) if keyframes else -math.inf
+class _ParameterSets:
+    """Gives every H.264/H.265 keyframe the parameter sets it needs to decode alone.
+
+    Some encoders write SPS/PPS only with IDR frames: x264's open-GOP keyframes
+    (I-frames with a recovery point) carry none, so an HLS-TS segment that starts
+    with one cannot even say its picture size, and a clip or snapshot that starts
+    there would not decode. The last parameter sets seen (or, for the first
+    keyframe, those of an earlier segment) are put in front of such keyframes,
+    and packets of streams that lack them carry a template made from a stream
+    that has them. The pictures themselves are untouched.
+    """
+
+    def __init__(self, earlier: Callable[[], tuple[list[bytes], StreamTemplate | None]]) -> None:
+        self._earlier = earlier
+        self._sets: list[bytes] = []
+        self._template: StreamTemplate | None = None
+        self._described: Any = None  # the last input stream with its picture size
+        self._template_of: Any = None
+
+    def packets(self, packets: Iterable[TimedPacket]) -> Iterator[TimedPacket]:
+        for tp in packets:
+            if tp.kind == "video" and tp.stream.codec_context.name in _PARAMETER_SET_TYPES:
+                tp = self._fixed(tp)
+            yield tp
+
+    def _fixed(self, tp: TimedPacket) -> TimedPacket:
+        context = tp.stream.codec_context
+        codec = context.name
+        if nal.framing(codec, bytes(context.extradata or b"")) != nal.ANNEX_B:
+            return tp  # MP4-style streams keep their parameter sets in the extradata
+        described = bool(context.width)
+        if described:
+            self._described = tp.stream  # keeps one segment's demuxer alive, no more
+        elif tp.template is None:
+            tp.template = self._template_now()
+        if not tp.is_keyframe:
+            return tp
+        data = bytes(tp.packet)
+        wanted = _PARAMETER_SET_TYPES[codec]
+        found = [n for n in nal.split(data, nal.ANNEX_B) if nal.nal_type(codec, n) in wanted]
+        if found:
+            self._sets = found
+            return tp
+        if not self._sets:
+            self._sets, self._template = self._earlier()
+            if not described:
+                tp.template = self._template_now()
+        if not self._sets:
+            return tp
+        packet = av.Packet(nal.annexb(self._sets) + data)
+        packet.time_base, packet.pts, packet.dts = tp.packet.time_base, tp.packet.pts, tp.packet.dts
+        packet.is_keyframe = True
+        tp.packet = packet
+        return tp
+
+    def _template_now(self) -> StreamTemplate | None:
+        """A template of the last stream that said its picture size (made once per stream)."""
+        if self._described is not None and self._described is not self._template_of:
+            self._template = StreamTemplate(self._described)
+            self._template_of = self._described
+        return self._template
+
+
+_PARAMETER_SET_TYPES = {"h264": (nal.H264_SPS, nal.H264_PPS), "hevc": nal.HEVC_PARAMETER_SETS}
+_PARAMETER_SET_SEARCH = 8
+"""Segments to look back for the parameter sets of a keyframe that carries none."""
+
+
+def _earlier_parameter_sets(
+    index: ArchiveIndex, before: datetime, loader: SegmentLoader
+) -> tuple[list[bytes], StreamTemplate | None]:
+    """The parameter sets of the latest segment before ``before`` that has them."""
+    earlier = [s for s in index.video if s.start < before][-_PARAMETER_SET_SEARCH:]
+    for segment in reversed(earlier):
+        try:
+            packets = read_segment_packets(segment, loader.load(segment))
+        except ArchiveError:
+            continue
+        for tp in packets:
+            if tp.kind != "video" or not tp.is_keyframe:
+                continue
+            codec = tp.stream.codec_context.name
+            wanted = _PARAMETER_SET_TYPES.get(codec, ())
+            data = bytes(tp.packet)
+            found = [n for n in nal.split(data, nal.ANNEX_B) if nal.nal_type(codec, n) in wanted]
+            if found:
+                template = StreamTemplate(tp.stream) if tp.stream.codec_context.width else None
+                return found, template
+    return [], None
 
 
 def _ordered(lists: Iterator[list[TimedPacket]]) -> Iterator[TimedPacket]:
@@ -297,15 +396,33 @@ def _ordered(lists: Iterator[list[TimedPacket]]) -> Iterator[TimedPacket]:
     yield from pending
 
 
-def _clip(stream: Iterator[TimedPacket], cut: float, t_end: float) -> Iterator[TimedPacket]:
-    video_end = -math.inf  # end of display of the last video frame yielded
+def _clip(
+    stream: Iterator[TimedPacket], cut: TimedPacket | None, t_end: float
+) -> Iterator[TimedPacket]:
+    """From the cut keyframe (or the first keyframe, if none) through what ``t_end`` needs."""
+    cut_dts = cut.wall_dts if cut is not None else None
+    started = False
+    video_end = -math.inf  # end of display of the last video frame shown by t_end
     for packet in stream:
-        if packet.wall_dts < cut - WALL_EPSILON:
-            continue
         if packet.kind == "video":
+            if not started:
+                if cut_dts is None:
+                    if not packet.is_keyframe:
+                        continue
+                elif packet.wall_dts < cut_dts - WALL_EPSILON:
+                    continue
+                started = True
             if packet.wall_dts > t_end + WALL_EPSILON:
+                continue  # decoded after t_end: shows nothing by then
+            if shown_by(packet.wall_pts, t_end):
+                frame = packet.duration or DEFAULT_FRAME_SECONDS
+                video_end = max(video_end, packet.wall_pts + frame)
+        else:
+            if not started and (cut_dts is None or packet.wall_dts < cut_dts - WALL_EPSILON):
                 continue
-            video_end = max(video_end, packet.wall_pts + packet.duration)
-        elif packet.wall_dts > t_end + WALL_EPSILON and packet.wall_pts >= video_end - WALL_EPSILON:
-            continue
+            if (
+                packet.wall_dts > t_end + WALL_EPSILON
+                and packet.wall_pts >= video_end - WALL_EPSILON
+            ):
+                continue
         yield packet

@@ -17,17 +17,18 @@ at video keyframes, so every part plays alone and no frame is in two parts.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
 
+from vexport.media import nal
 from vexport.media.control import JobControl
 from vexport.media.packets import (
     DEFAULT_FRAME_SECONDS,
@@ -37,6 +38,7 @@ from vexport.media.packets import (
     wall_datetime,
 )
 from vexport.media.plan import ContainerFormat, ExportFailed, ProducedFile
+from vexport.media.templates import StreamTemplate
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +148,8 @@ class _Selector:
                             self.end = tp.wall_pts + self.request.duration
                 elif unit is None:
                     continue  # nothing decodable before the first keyframe of a run
+                elif unit.starts_run and tp.wall_pts < unit.keyframe_wall - WALL_EPSILON:
+                    continue  # a leading picture: it needs the GOP before, which is not here
                 if self.end is not None and tp.wall_pts > self.end + WALL_EPSILON:
                     pending_video.append(tp)
                     continue
@@ -203,38 +207,6 @@ def _shown_from(unit: _Unit, start: float | None) -> float:
         and tp.wall_pts >= unit.keyframe_wall
     ]
     return max(shown, default=unit.keyframe_wall)
-
-
-class StreamTemplate:
-    """An input stream's codec parameters, copied while its demuxer is still open.
-
-    Sources close demuxers as soon as their packets are out (one per archive
-    segment, one per live connection); an output stream made later from the
-    input stream itself would read freed memory. The copy lives in a stream of
-    a never-written in-memory muxer, which output streams can be made from.
-    """
-
-    def __init__(self, stream: Any) -> None:
-        self.rate: Fraction | None = None
-        self.width = self.height = 0
-        if stream.type == "video":
-            rate = stream.average_rate or stream.guessed_rate
-            self.rate = Fraction(rate) if rate else None
-            self.width = int(stream.codec_context.width or 0)
-            self.height = int(stream.codec_context.height or 0)
-        self.codec_name: str = stream.codec_context.name
-        self.extradata = bytes(stream.codec_context.extradata or b"")
-        last_error: Exception | None = None
-        for holder_format in ("nut", "matroska", "mov"):
-            holder = av.open(io.BytesIO(), "w", format=holder_format)
-            try:
-                self.stream: Any = holder.add_stream_from_template(stream, opaque=True)
-            except ValueError as exc:  # this muxer does not know the codec
-                last_error = exc
-                continue
-            self._holder = holder
-            return
-        raise ExportFailed(f"cannot copy {self.codec_name} streams: {last_error}")
 
 
 class _SizeModel:
@@ -304,19 +276,24 @@ class _Part:
         self.first_shown: float | None = None
         self.last_shown: float | None = None
         self.bytes_estimate = 0
+        self.shown: list[tuple[float, bool]] = []  # (wall pts, re-encoded) of each video frame
+        self.copied_crcs: list[int] = []  # of a smart cut's copied packets, for its seam check
         self._last_dts: dict[StreamKind, int] = {}
         self._output = av.open(str(path), "w", format=container.muxer)
         self._streams: dict[StreamKind, Any] = {}
         try:
             for kind, template in templates.items():
                 stream = self._output.add_stream_from_template(template.stream, opaque=True)
+                if template.output_extradata is not None:
+                    stream.codec_context.extradata = template.output_extradata
                 if container is ContainerFormat.AVI and kind == "video":
                     # AVI counts frames: its time base must be one frame, or the muxer
                     # pads every tick between two frames with an empty chunk.
                     stream.time_base = 1 / (template.rate or Fraction(25))
                 if container in _EDIT_LIST_CONTAINERS and template.codec_name == "hevc":
-                    # Apple players play H.265 in MP4/MOV only under the hvc1 tag.
-                    stream.codec_context.codec_tag = "hvc1"
+                    # Apple players play H.265 in MP4/MOV only under the hvc1 tag; a smart
+                    # cut's in-band parameter sets need hev1.
+                    stream.codec_context.codec_tag = template.output_codec_tag or "hvc1"
                 if (
                     container is ContainerFormat.AVI
                     and template.codec_name == "aac"
@@ -326,6 +303,9 @@ class _Part:
                     # under the ADTS wave tag.
                     stream.codec_context.codec_tag = _AVI_ADTS_TAG
                 self._streams[kind] = stream
+            # Write the header now: muxers settle their streams' time bases there, and
+            # every packet is timed in its stream's final time base (one clock for all).
+            self._output.start_encoding()
         except BaseException:
             self._output.close()
             raise
@@ -337,7 +317,7 @@ class _Part:
         if tp.kind == "audio" and self.audio_from is not None and tp.wall_pts < self.audio_from:
             return
         packet = tp.packet
-        time_base = packet.time_base
+        time_base = stream.time_base  # final: the header is written (see __init__)
         pts = round((tp.wall_pts - self.origin) / time_base)
         dts = round((tp.wall_dts - self.origin) / time_base)
         last = self._last_dts.get(tp.kind)
@@ -348,9 +328,17 @@ class _Part:
         packet.time_base = time_base
         packet.pts = pts
         packet.dts = dts
+        packet.duration = round(tp.duration / time_base) if tp.duration else 0
         packet.stream = stream
         self._output.mux(packet)
         if tp.kind == "video":
+            self.shown.append((tp.wall_pts, tp.reencoded))
+            if tp.template is not None and not tp.reencoded:
+                template = tp.template
+                framing = nal.framing(template.codec_name, template.extradata)
+                self.copied_crcs.append(
+                    nal.picture_crc(template.codec_name, bytes(tp.packet), framing)
+                )
             if tp.wall_pts >= self.origin - WALL_EPSILON and (
                 self.first_shown is None or tp.wall_pts < self.first_shown
             ):
@@ -385,6 +373,7 @@ class ClipWriter:
         file_prefix: str,
         max_file_size: int = 0,
         control: JobControl | None = None,
+        edit_list: bool = True,
     ) -> None:
         if container not in CLIP_CONTAINERS:
             raise ExportFailed(f"{container.value} is not a video clip format")
@@ -394,6 +383,7 @@ class ClipWriter:
         self.file_prefix = file_prefix
         self.max_file_size = max_file_size
         self.control = control
+        self.edit_list = edit_list and container in _EDIT_LIST_CONTAINERS
 
     def write(self, packets: Iterable[TimedPacket], request: ClipRequest) -> list[ProducedFile]:
         selector = _Selector(request, self.control)
@@ -415,7 +405,7 @@ class ClipWriter:
             # The first stream of each kind is the template of the output streams.
             for tp in stream_packets:
                 if tp.kind not in templates:
-                    templates[tp.kind] = StreamTemplate(tp.stream)
+                    templates[tp.kind] = tp.template or StreamTemplate(tp.stream)
                 yield tp
 
         try:
@@ -470,7 +460,7 @@ class ClipWriter:
         audio_from: float | None = None
         if unit.starts_run:
             audio_from = unit.keyframe_wall - WALL_EPSILON
-        if unit.shown_from is not None and self.container in _EDIT_LIST_CONTAINERS:
+        if unit.shown_from is not None and self.edit_list:
             origin = unit.shown_from
             audio_from = unit.shown_from - WALL_EPSILON
         return _Part(path, self.container, templates, origin, audio_from)
@@ -478,12 +468,19 @@ class ClipWriter:
     def _produced(self, part: _Part) -> ProducedFile:
         first = part.first_shown if part.first_shown is not None else part.origin
         last = part.last_shown if part.last_shown is not None else first
+        shown = sorted(part.shown)
+        reencoded = sum(1 for _, again in shown if again)
         return ProducedFile(
             path=part.path,
             origin=self.origin,
             first_frame=wall_datetime(first),
             last_frame=wall_datetime(last),
             mime_type=self.container.mime_type,
+            frames_copied=len(shown) - reencoded,
+            frames_reencoded=reencoded,
+            reencoded_ranges=_stretches(shown),
+            frames=tuple(shown),
+            copied_crcs=tuple(part.copied_crcs),
         )
 
     def _report(self, selector: _Selector, part: _Part) -> None:
@@ -496,6 +493,21 @@ class ClipWriter:
         self.control.report_progress(fraction, wall_datetime(part.last_shown))
 
 
+def _stretches(shown: list[tuple[float, bool]]) -> tuple[tuple[datetime, datetime], ...]:
+    """First and last time of each run of re-encoded frames among ``shown`` (sorted)."""
+    ranges: list[tuple[datetime, datetime]] = []
+    begin: float | None = None
+    previous = 0.0
+    for wall, again in [*shown, (math.inf, False)]:
+        if again and begin is None:
+            begin = wall
+        elif not again and begin is not None:
+            ranges.append((wall_datetime(begin), wall_datetime(previous)))
+            begin = None
+        previous = wall
+    return tuple(ranges)
+
+
 def write_clip(
     packets: Iterable[TimedPacket],
     request: ClipRequest,
@@ -506,8 +518,13 @@ def write_clip(
     file_prefix: str,
     max_file_size: int = 0,
     control: JobControl | None = None,
+    edit_list: bool = True,
 ) -> list[ProducedFile]:
-    """Cut ``packets`` to ``request`` into ``{file_prefix}_{part:03d}.{ext}`` files."""
+    """Cut ``packets`` to ``request`` into ``{file_prefix}_{part:03d}.{ext}`` files.
+
+    ``edit_list``: MP4/MOV hide the frames between the first keyframe and
+    ``request.start`` with an edit list (else they are shown).
+    """
     writer = ClipWriter(
         origin=origin,
         container=container,
@@ -515,5 +532,6 @@ def write_clip(
         file_prefix=file_prefix,
         max_file_size=max_file_size,
         control=control,
+        edit_list=edit_list,
     )
     return writer.write(packets, request)

@@ -40,6 +40,9 @@ class TimedPacket:
     codec parameters constant within one export (a camera does).
     ``run`` numbers contiguous runs of the source: it changes after a gap in an
     archive or a reconnect of a live input, where timestamps jump.
+    ``reencoded`` marks packets a smart cut encoded anew (the rest are the
+    recording's own); ``template`` is the ``StreamTemplate`` a smart cut wants
+    the output stream made from (its parameter sets), else None.
     """
 
     packet: Any  # av.Packet
@@ -50,3 +53,5 @@ class TimedPacket:
     duration: float  # seconds, 0.0 when unknown
     is_keyframe: bool
     run: int = 0
+    reencoded: bool = False
+    template: Any = None

@@ -210,6 +210,15 @@ class ProducedFile:
     mime_type: str
     # What was done to make this file, e.g. "smart cut: 37 of 1500 frames re-encoded".
     processing: str = ""
+    # Video frames copied from the recording and encoded anew (clips only), and the
+    # first/last frame of each stretch of re-encoded frames, in presentation order.
+    frames_copied: int = 0
+    frames_reencoded: int = 0
+    reencoded_ranges: tuple[tuple[datetime, datetime], ...] = ()
+    # For the seam check of a smart cut: every frame's wall time (sorted) with whether it
+    # was re-encoded, and a CRC of each copied video packet's picture data, in decode order.
+    frames: tuple[tuple[float, bool], ...] = field(default=(), repr=False)
+    copied_crcs: tuple[int, ...] = field(default=(), repr=False)
 
 
 class ExportFailed(Exception):

@@ -26,7 +26,7 @@ import av
 from vexport.media.archive_source import iter_archive_packets
 from vexport.media.clip_writer import CLIP_CONTAINERS, ClipRequest, write_clip
 from vexport.media.control import JobControl
-from vexport.media.decision import AudioPath, VideoPath, decision_of
+from vexport.media.decision import AudioPath, Decision, VideoPath, decision_of
 from vexport.media.ffmpeg import ffmpeg_binary
 from vexport.media.packets import TimedPacket, wall_datetime
 from vexport.media.pdf import PdfLayout, write_pdf
@@ -39,6 +39,9 @@ from vexport.media.plan import (
     ProducedFile,
     SourcePlan,
 )
+from vexport.media.rendering import Quality, VideoCodec, VideoEncoding
+from vexport.media.seams import SeamCheckFailed, verify_seams
+from vexport.media.smart_cut import SmartCutter, SmartCutUnavailable
 from vexport.media.snapshot import (
     SNAPSHOT_FORMATS,
     StillWriter,
@@ -208,10 +211,11 @@ def _archive_clip(
             format_timestamp(gap.start),
             format_timestamp(gap.end),
         )
+    start, end = plan.start, plan.end
     files = _write_source_clip(
         plan,
         source,
-        iter_archive_packets(index, plan.start, plan.end, reader),
+        lambda: iter_archive_packets(index, start, end, reader),
         ClipRequest(start=plan.start.timestamp(), end=plan.end.timestamp()),
         prefix,
         control,
@@ -222,21 +226,66 @@ def _archive_clip(
     return files
 
 
+PacketSource = Callable[[], Iterable[TimedPacket]]
+"""Opens the source's packets; called again when a smart cut falls back to a re-encode."""
+
+
 def _write_source_clip(
     plan: ExportPlan,
     source: SourcePlan,
+    packets: PacketSource,
+    request: ClipRequest,
+    prefix: str,
+    control: JobControl,
+    ffmpeg: str | None,
+) -> list[ProducedFile]:
+    """Copy, smart cut or re-encode one source's packets into clip files, as decided.
+
+    A smart cut that cannot be made (a codec it does not encode) or whose seams
+    do not decode to the frames they should is done again as a full re-encode
+    in the source's codec, and the files say so.
+    """
+    decision = decision_of(plan, source)
+    try:
+        return _write_decided(plan, source, decision, packets(), request, prefix, control, ffmpeg)
+    except (SmartCutUnavailable, SeamCheckFailed) as exc:
+        log.warning("%s: %s; re-encoding the whole clip instead", source.origin, exc)
+        for stale in plan.output_dir.glob(f"{prefix}_*"):
+            stale.unlink(missing_ok=True)
+        codec = VideoCodec.H265 if exc.codec == "hevc" else VideoCodec.H264
+        video = VideoEncoding(codec=codec, quality=Quality.FINE)
+        fallback_plan = dataclasses.replace(
+            plan, rendering=dataclasses.replace(plan.rendering, video=video)
+        )
+        fallback = Decision(
+            video=VideoPath.REENCODE,
+            audio=decision.audio,
+            reasons=(f"in {codec.value}, as a smart cut was not possible: {exc}",),
+        )
+        return _write_decided(
+            fallback_plan, source, fallback, packets(), request, prefix, control, ffmpeg
+        )
+
+
+def _write_decided(
+    plan: ExportPlan,
+    source: SourcePlan,
+    decision: Decision,
     packets: Iterable[TimedPacket],
     request: ClipRequest,
     prefix: str,
     control: JobControl,
     ffmpeg: str | None,
 ) -> list[ProducedFile]:
-    """Copy or re-encode one source's packets into clip files, as the plan says."""
     binary = ffmpeg_binary(ffmpeg)
+    cutter: SmartCutter | None = None
     with tempfile.TemporaryDirectory(prefix="vexport-") as workdir:
         packets, request, wall_map = _processed(
-            plan, source, packets, request, binary, Path(workdir)
+            plan, source, decision, packets, request, binary, Path(workdir)
         )
+        if decision.video is VideoPath.SMART_CUT:
+            cutter = SmartCutter(request.start, request.end)
+            packets = cutter.packets(packets)
         files = write_clip(
             packets,
             request,
@@ -246,7 +295,11 @@ def _write_source_clip(
             file_prefix=prefix,
             max_file_size=plan.max_file_size,
             control=control,
+            edit_list=decision.video is VideoPath.EDIT_LIST,
         )
+    if cutter is not None and cutter.codec is not None:
+        verify_seams(files, cutter.codec)
+    files = [dataclasses.replace(f, processing=_processing(decision, f)) for f in files]
     if wall_map is not None and wall_map.lapse is not None:
         files = [_true_times(f, wall_map) for f in files]
     text = source.text
@@ -263,22 +316,32 @@ def _write_source_clip(
     return files
 
 
+def _processing(decision: Decision, file: ProducedFile) -> str:
+    """What was done to make ``file``, e.g. "smart cut: 37 of 1500 frames re-encoded"."""
+    if decision.video is VideoPath.SMART_CUT:
+        total = file.frames_copied + file.frames_reencoded
+        text = f"smart cut: {file.frames_reencoded} of {total} frames re-encoded"
+        return (
+            Decision(video=VideoPath.COPY, audio=decision.audio)
+            .describe()
+            .replace("stream copy", text)
+        )
+    return decision.describe()
+
+
 def _processed(
     plan: ExportPlan,
     source: SourcePlan,
+    decision: Decision,
     packets: Iterable[TimedPacket],
     request: ClipRequest,
     ffmpeg: str,
     workdir: Path,
 ) -> tuple[Iterable[TimedPacket], ClipRequest, WallMap | None]:
-    """The packets the clip writer gets: copied, re-encoded, or without audio.
-
-    This is where DESIGN.md section 6's rule is applied: stream copy unless
-    ``reencode_reasons`` names something that needs new pixels or a new codec.
-    """
+    """The packets the clip writer (or the smart cutter) gets: copied, re-encoded, or
+    without audio, as ``decision`` says (``media/decision.py``)."""
     rendering = plan.rendering
     chain = pixel_chain(source)
-    decision = decision_of(plan, source)
     if decision.video is VideoPath.REENCODE:
         log.info("%s: re-encoding the video: %s", source.origin, "; ".join(decision.reasons))
         transcoder = Transcoder(
@@ -299,10 +362,10 @@ def _processed(
         )
         return transcoder.packets(packets), trimmed, transcoder.wall_map
     if decision.audio is AudioPath.NONE:
-        log.info("%s: stream copy without audio", source.origin)
+        log.info("%s: %s", source.origin, decision.describe())
         return (tp for tp in packets if tp.kind == "video"), request, None
     if decision.audio is AudioPath.REENCODE:
-        log.info("%s: stream copy of the video, audio re-encoded", source.origin)
+        log.info("%s: %s", source.origin, decision.describe())
         transcoder = Transcoder(
             TranscodeJob(
                 rendering=rendering, end=request.end, duration=request.duration, copy_video=True
@@ -454,7 +517,7 @@ def _live_clip(
             return _write_source_clip(
                 plan,
                 source,
-                live.packets(),
+                live.packets,
                 ClipRequest(duration=duration),
                 prefix,
                 control,

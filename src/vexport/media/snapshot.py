@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
 
+from vexport.media.decoding import WallDecoder, codec_of
 from vexport.media.packets import (
     DEFAULT_FRAME_SECONDS,
     WALL_EPSILON,
@@ -24,54 +23,11 @@ from vexport.media.packets import (
     wall_datetime,
 )
 from vexport.media.plan import ContainerFormat, ExportFailed, ProducedFile
+from vexport.media.timeline import shown_by, shown_index
 
 SNAPSHOT_FORMATS = (ContainerFormat.JPEG, ContainerFormat.PNG, ContainerFormat.PDF)
 JPEG_QUALITY = 90
 _TICKS = 1_000_000  # decoder timestamps in µs from the first decoded packet
-
-
-@dataclass(frozen=True)
-class _Decoded:
-    wall: float
-    frame: Any  # av.VideoFrame
-
-
-class _Decoder:
-    """A decoder of its own, so packets from successive segment files decode as one stream.
-
-    It is built from the codec name and extradata, copied while the packet's
-    demuxer is open: sources close demuxers as soon as their packets are out.
-    """
-
-    def __init__(self, codec_name: str, extradata: bytes) -> None:
-        self._ctx: Any = av.CodecContext.create(codec_name, "r")
-        if extradata:
-            self._ctx.extradata = extradata
-        self._ctx.thread_count = 1  # frames out as soon as possible, not after a thread pipeline
-        self._base: float | None = None
-
-    def decode(self, tp: TimedPacket | None) -> list[_Decoded]:
-        if tp is None:
-            frames = self._ctx.decode(None)
-        else:
-            if self._base is None:
-                self._base = tp.wall_dts
-            packet = tp.packet
-            packet.time_base = Fraction(1, _TICKS)
-            packet.pts = round((tp.wall_pts - self._base) * _TICKS)
-            packet.dts = round((tp.wall_dts - self._base) * _TICKS)
-            frames = self._ctx.decode(packet)
-        base = self._base or 0.0
-        return [
-            _Decoded(wall=base + frame.pts / _TICKS, frame=frame)
-            for frame in frames
-            if frame.pts is not None
-        ]
-
-
-def _codec_of(tp: TimedPacket) -> tuple[str, bytes]:
-    context = tp.stream.codec_context
-    return str(context.name), bytes(context.extradata or b"")
 
 
 # (decoded frame, its wall time, where) -> the file; the runner swaps in drawing and PDF.
@@ -119,56 +75,72 @@ def archive_snapshot(
     path: Path,
     write: StillWriter | None = None,
 ) -> ProducedFile:
-    """The frame displayed at ``at``; ExportFailed when no frame is shown then (a gap)."""
+    """The frame shown at ``at`` (``media/timeline.py``); ExportFailed when none is (a gap)."""
     target = at.timestamp()
-    gop: list[TimedPacket] = []  # video from the last keyframe at or before target
-    codec = ("", b"")
-    following: TimedPacket | None = None  # first packet decoded after the target, if any
-    for tp in packets:
-        if tp.kind != "video":
-            continue
-        if gop and (tp.run != gop[0].run or tp.wall_dts > target + WALL_EPSILON):
-            following = tp
-            break
-        if tp.is_keyframe and (not gop or tp.wall_pts <= target + WALL_EPSILON):
-            gop = [tp]
-            codec = _codec_of(tp)
-        elif gop:
-            gop.append(tp)
+    gop, next_shown = _packets_for(packets, target)
     if not gop:
+        if next_shown is not None:  # video begins after the instant
+            raise ExportFailed(f"no frame of {origin} is shown at {at.isoformat()}")
         raise ExportFailed(f"no video of {origin} at {at.isoformat()}")
-
-    decoder = _Decoder(*codec)
-    shown: _Decoded | None = None
-    next_wall: float | None = None
-    frame_duration = gop[-1].duration or DEFAULT_FRAME_SECONDS
+    decoder = WallDecoder(*codec_of(gop[0]))
     try:
-        decoded = [d for tp in gop for d in decoder.decode(tp)] + decoder.decode(None)
+        decoded = decoder.decode_all(gop)
     except av.FFmpegError as exc:
         raise ExportFailed(
             f"cannot decode the video of {origin} at {at.isoformat()}: {exc}"
         ) from exc
-    for item in sorted(decoded, key=lambda d: d.wall):
-        if item.wall <= target + WALL_EPSILON:
-            shown = item
-        elif next_wall is None:
-            next_wall = item.wall
-    if following is not None and following.run == gop[0].run and next_wall is None:
-        next_wall = following.wall_pts
-    if shown is None:
-        first = min(decoded, key=lambda d: d.wall, default=None)
+    index = shown_index([d.wall for d in decoded], target)
+    frame_duration = gop[-1].duration or DEFAULT_FRAME_SECONDS
+    if index is None:
+        first = decoded[0] if decoded else None
         # The archive starts within half a frame after the instant: that frame is it.
-        if first is not None and first.wall - target <= frame_duration / 2 + WALL_EPSILON:
-            shown = first
-    if shown is None:
-        raise ExportFailed(f"no frame of {origin} is shown at {at.isoformat()}")
-    shown_until = next_wall if next_wall is not None else shown.wall + frame_duration
+        if first is None or first.wall - target > frame_duration / 2 + WALL_EPSILON:
+            raise ExportFailed(f"no frame of {origin} is shown at {at.isoformat()}")
+        index = 0
+    shown = decoded[index]
+    shown_until = next_shown if next_shown is not None else shown.wall + frame_duration
     if target >= shown_until + WALL_EPSILON:
         raise ExportFailed(
             f"no frame of {origin} is shown at {at.isoformat()}: the archive has a gap there"
         )
     _write(write, shown.frame, shown.wall, path, container)
     return _produced(path, origin, shown.wall, container)
+
+
+def _packets_for(
+    packets: Iterable[TimedPacket], target: float
+) -> tuple[list[TimedPacket], float | None]:
+    """The video packets that decode the frame shown at ``target``, and when the next shows.
+
+    They run, in decode order, from the last keyframe shown by ``target`` to the
+    last packet shown by it. The next frame is the earliest one presented after
+    ``target`` in the same run: it may have been decoded before the target frame
+    (a reference) or come later, but never later than a packet decoded after it.
+    """
+    gop: list[TimedPacket] = []
+    needed = 0  # packets of gop up to the last one shown by target
+    next_shown: float | None = None
+    for tp in packets:
+        if tp.kind != "video":
+            continue
+        if gop and tp.run != gop[0].run:
+            break
+        if next_shown is not None and tp.wall_dts > next_shown + WALL_EPSILON:
+            break
+        if tp.is_keyframe and shown_by(tp.wall_pts, target):
+            gop, needed, next_shown = [tp], 1, None
+            continue
+        if not gop and tp.is_keyframe:
+            next_shown = tp.wall_pts  # video that starts after the instant
+            break
+        if not gop:
+            continue  # before the first keyframe: cannot be decoded
+        gop.append(tp)
+        if shown_by(tp.wall_pts, target):
+            needed = len(gop)
+        elif next_shown is None or tp.wall_pts < next_shown:
+            next_shown = tp.wall_pts
+    return gop[:needed], next_shown
 
 
 def live_snapshot(
@@ -182,7 +154,7 @@ def live_snapshot(
 ) -> ProducedFile:
     """The first frame decodable from the live input within ``wait_seconds``."""
     deadline = time.monotonic() + wait_seconds
-    decoder: _Decoder | None = None
+    decoder: WallDecoder | None = None
     for tp in packets:
         if time.monotonic() > deadline:
             break
@@ -191,7 +163,7 @@ def live_snapshot(
         if decoder is None:
             if not tp.is_keyframe:
                 continue
-            decoder = _Decoder(*_codec_of(tp))
+            decoder = WallDecoder(*codec_of(tp))
         try:
             decoded = decoder.decode(tp)
         except av.FFmpegError:

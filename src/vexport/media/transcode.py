@@ -34,7 +34,6 @@ from typing import IO, Any, Protocol
 
 import av
 
-from vexport.media.clip_writer import StreamTemplate
 from vexport.media.encoding import (
     CODEC_NAMES,
     KEYFRAME_INTERVAL,
@@ -45,6 +44,7 @@ from vexport.media.packets import DEFAULT_FRAME_SECONDS, WALL_EPSILON, StreamKin
 from vexport.media.plan import ExportFailed
 from vexport.media.privacy import ColorTags
 from vexport.media.rendering import AudioCodec, Quality, Rendering, TimeLapse, VideoCodec
+from vexport.media.templates import StreamTemplate
 
 log = logging.getLogger(__name__)
 

@@ -24,23 +24,21 @@ import logging
 import shutil
 import subprocess
 from dataclasses import dataclass, replace
-from datetime import timedelta
 from pathlib import Path
 
 import av
 
 from vexport.config import Settings
 from vexport.media.control import SimpleJobControl
+from vexport.media.decision import decided
 from vexport.media.ffmpeg import ffmpeg_binary
 from vexport.media.plan import (
     ContainerFormat,
     ExportFailed,
     ExportKind,
     ExportPlan,
-    ProducedFile,
     SourcePlan,
 )
-from vexport.media.probe import probe
 from vexport.media.rendering import Quality, Rendering, VideoCodec, VideoEncoding
 from vexport.media.runner import run_export
 from vexport.media.snapshot import write_image
@@ -124,12 +122,18 @@ def _run(
     except S3Error as exc:
         raise S3DirError(ErrorCode.UPLOAD_FAILED, f"upload refused: {exc}") from None
     return S3DirResult(
-        video_path=video.url,
-        image_path=picture.url,
-        s3_dir=f"s3://{bucket}/{request.directory}",
+        video_path=object_path(video.key),
+        image_path=object_path(picture.key),
+        s3_dir=object_path(request.directory),
         lack_ms=lack,
         note=note,
     )
+
+
+def object_path(key: str) -> str:
+    """How the answer names an object of ``ExportS3Bucket``: its key after a ``/``
+    (``clips/goal.ts`` -> ``/clips/goal.ts``), as the contract's callers expect."""
+    return "/" + key
 
 
 def _index(reader: S3Reader, request: S3DirRequest) -> ArchiveIndex:
@@ -150,12 +154,6 @@ def _index(reader: S3Reader, request: S3DirRequest) -> ArchiveIndex:
         raise S3DirError(ErrorCode.EXPORT_FAILED, f"cannot read the archive: {exc}") from None
 
 
-EDIT_LIST_CONTAINERS = (ContainerFormat.MP4, ContainerFormat.MOV)
-"""Containers that can hide the frames between the keyframe and StartPos."""
-
-SOURCE_CODECS = {"h264": VideoCodec.H264, "hevc": VideoCodec.H265}
-
-
 def _cut(
     request: S3DirRequest,
     settings: Settings,
@@ -163,59 +161,29 @@ def _cut(
     workdir: Path,
     control: SimpleJobControl,
 ) -> tuple[Path, str]:
-    """The clip as one file; stream copy unless it cannot start on the asked frame.
+    """The clip as one file, and what was done to make it (for ``ErrorMessage``).
 
-    A stream copy starts at the keyframe at or before StartPos. MP4 and MOV hide
-    the frames before StartPos with an edit list; MPEG-TS, MKV and AVI cannot,
-    so a copy into them would start early and be longer than asked. Then the
-    clip is re-encoded in the source's own codec (export_type 0 promises the
-    codec, and broadcast cuts must be frame-accurate).
+    ``export_type`` 0 keeps the codec: the engine smart cuts (``[media] cut``), so the
+    clip starts and ends on the asked frames in any container. 1 and 2 re-encode.
+    The engine starts a new file after each gap; the pieces are joined.
     """
-    pieces = _export(
-        request, request.codec, Quality.NORMAL, settings, reader, workdir / "copy", control
-    )
-    note = ""
-    if request.codec is VideoCodec.COPY and request.container not in EDIT_LIST_CONTAINERS:
-        early = request.start - pieces[0].first_frame
-        if early > timedelta(milliseconds=1):
-            video = probe(pieces[0].path).video
-            codec = SOURCE_CODECS.get(video.codec if video else "")
-            if codec is not None:
-                log.info("re-encoding in %s: StartPos is %s after a keyframe", codec.value, early)
-                pieces = _export(
-                    request, codec, Quality.FINE, settings, reader, workdir / "enc", control
-                )
-                note = (
-                    f"re-encoded in {codec.value}: StartPos is not on a keyframe and "
-                    f".{request.container.value} cannot hide the frames before it"
-                )
-    if len(pieces) == 1:
-        return pieces[0].path, note
-    stem = Path(request.destination_key).stem or "export"
-    output = workdir / f"{stem}.{request.container.value}"
-    return _join([p.path for p in pieces], output, request.container, settings.media.ffmpeg), note
-
-
-def _export(
-    request: S3DirRequest,
-    codec: VideoCodec,
-    quality: Quality,
-    settings: Settings,
-    reader: S3Reader,
-    output_dir: Path,
-    control: SimpleJobControl,
-) -> list[ProducedFile]:
-    plan = ExportPlan(
-        kind=ExportKind.ARCHIVE_CLIP,
-        sources=(
-            SourcePlan(origin=request.archive_url, name="clip", archive_url=request.archive_url),
+    quality = Quality.NORMAL if request.codec is VideoCodec.COPY else Quality.FINE
+    plan = decided(
+        ExportPlan(
+            kind=ExportKind.ARCHIVE_CLIP,
+            sources=(
+                SourcePlan(
+                    origin=request.archive_url, name="clip", archive_url=request.archive_url
+                ),
+            ),
+            container=request.container,
+            output_dir=workdir / "pieces",
+            start=request.start,
+            end=request.end,
+            file_stem=Path(request.destination_key).stem or "export",
+            rendering=Rendering(video=VideoEncoding(codec=request.codec, quality=quality)),
         ),
-        container=request.container,
-        output_dir=output_dir,
-        start=request.start,
-        end=request.end,
-        file_stem=Path(request.destination_key).stem or "export",
-        rendering=Rendering(video=VideoEncoding(codec=codec, quality=quality)),
+        settings.media.cut,
     )
     try:
         pieces = run_export(plan, control, reader=reader, ffmpeg=settings.media.ffmpeg)
@@ -223,7 +191,12 @@ def _export(
         raise S3DirError(ErrorCode.EXPORT_FAILED, str(exc)) from None
     if not pieces:
         raise S3DirError(ErrorCode.NO_ARCHIVE, "the archive has no video in the requested span")
-    return pieces
+    note = "; ".join(dict.fromkeys(p.processing for p in pieces if p.processing))
+    if len(pieces) == 1:
+        return pieces[0].path, note
+    output = workdir / f"{plan.file_stem}.{request.container.value}"
+    joined = _join([p.path for p in pieces], output, request.container, settings.media.ffmpeg)
+    return joined, note
 
 
 def _join(pieces: list[Path], output: Path, container: ContainerFormat, ffmpeg: str | None) -> Path:
