@@ -1,15 +1,18 @@
 """Real, tiny camera archives made with the bundled FFmpeg, with exact ground truth.
 
-Every video frame N is a flat grey of luma ``(N * 8) % 256``, so after decoding
-a test can tell which frame it holds (modulo 32) and check the wall-clock time
-vexport gave it against ``frame_time(start, N)``. The playlists and manifests
-are written (or rewritten) here from probed timestamps rather than trusted from
-the muxers, so that "frame N is at start + N/fps" holds exactly.
+Every video frame N carries its number in its pixels (``tests.framecode``), so
+after decoding a test can tell which frame it holds and check the wall-clock
+time vexport gave it against ``frame_time(start, N)``. The video is encoded as
+FFmpeg's x264 defaults do (B-frames, B-pyramid), with a fixed GOP so tests
+know where the keyframes are. The playlists and manifests are written (or
+rewritten) here from probed timestamps rather than trusted from the muxers,
+so that "frame N is at start + N/fps" holds exactly. ``tests.corpus`` has the
+other encodings real recorders write.
 
 Public API (kept stable; other tests depend on it):
 
 - ``frame_time(start, n, fps=25) -> datetime``
-- ``mean_luma(frame) -> float`` and ``frame_number_from_luma(mean_luma) -> int``
+- ``frame_number(frame) -> int``: the frame's number modulo ``LUMA_PERIOD`` (32)
 - ``make_numbered_video(path, seconds, ...) -> Path`` (one plain file)
 - ``make_hls_archive(directory, start, seconds, ...) -> Path`` (the playlist)
 - ``make_dash_archive(directory, start, seconds, ...) -> Path`` (the MPD)
@@ -17,9 +20,13 @@ Public API (kept stable; other tests depend on it):
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import math
+import os
 import re
 import subprocess
+import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Collection
 from datetime import datetime, timedelta
@@ -29,13 +36,14 @@ from typing import Any, Literal
 
 import av
 
+from tests.framecode import framecode_graph, read_frame_number
 from vexport.media.ffmpeg import ffmpeg_binary
 
 WIDTH = 320
 HEIGHT = 180
 FPS = 25
-LUMA_STEP = 8
-LUMA_PERIOD = 256 // LUMA_STEP  # frames before the grey level repeats
+LUMA_PERIOD = 32
+"""Tests compare frame numbers modulo this (the pixels carry them in full)."""
 
 _DASH_NS = "urn:mpeg:dash:schema:mpd:2011"
 
@@ -45,26 +53,48 @@ def frame_time(start: datetime, n: int, fps: int = FPS) -> datetime:
     return start + timedelta(microseconds=round(n * 1_000_000 / fps))
 
 
-def mean_luma(frame: Any) -> float:
-    """Mean Y of the frame's centre (a PyAV ``VideoFrame``), without numpy.
-
-    The centre avoids any edge ringing; the frames are flat anyway.
-    """
-    plane = frame.planes[0]
-    data = bytes(plane)
-    stride = plane.line_size
-    width, height = frame.width, frame.height
-    x0, x1 = width // 4, width - width // 4
-    y0, y1 = height // 4, height - height // 4
-    total = 0
-    for row in range(y0, y1):
-        total += sum(data[row * stride + x0 : row * stride + x1])
-    return total / ((x1 - x0) * (y1 - y0))
+def frame_number(frame: Any, pattern: Pattern = "numbered") -> int:
+    """The number drawn into a decoded frame, modulo ``LUMA_PERIOD``; -1 if unreadable."""
+    if pattern == "flat":
+        plane = frame.planes[0]  # Y as coded (limited range), not converted
+        data = bytes(plane)
+        rows = range(frame.height // 4, frame.height - frame.height // 4)
+        x0, x1 = frame.width // 4, frame.width - frame.width // 4
+        total = sum(sum(data[r * plane.line_size + x0 : r * plane.line_size + x1]) for r in rows)
+        return round(total / (len(rows) * (x1 - x0)) / 8) % LUMA_PERIOD
+    number = read_frame_number(frame)
+    return -1 if number is None else number % LUMA_PERIOD
 
 
-def frame_number_from_luma(mean_luma: float) -> int:
-    """Frame number modulo ``LUMA_PERIOD`` (32) encoded in a frame's grey level."""
-    return round(mean_luma / LUMA_STEP) % LUMA_PERIOD
+Pattern = Literal["numbered", "flat"]
+"""``numbered``: frame numbers in the pixels (``tests.framecode``). ``flat``: every frame a
+flat grey of luma (N * 8) % 256, for tests of what is drawn on pictures (text, masks)."""
+
+
+def _pattern(seconds: float, fps: int, pattern: Pattern = "numbered") -> Path:
+    """The test pattern, lossless, made once per kind, length and rate (geq is slow)."""
+    if pattern == "flat":
+        graph = (
+            f"nullsrc=s={WIDTH}x{HEIGHT}:r={fps},"
+            "geq=lum='mod(N*8,256)':cb=128:cr=128,format=yuv420p"
+        )
+    else:
+        graph = framecode_graph(WIDTH, HEIGHT, str(fps))
+    key = hashlib.sha256(f"{graph}|{seconds}".encode()).hexdigest()[:16]
+    path = _PATTERNS / f"pattern-{key}.mkv"
+    _PATTERNS.mkdir(parents=True, exist_ok=True)
+    with open(_PATTERNS / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            partial = path.with_suffix(".part.mkv")
+            _run_ffmpeg(
+                ["-f", "lavfi", "-i", graph, "-t", f"{seconds:.6f}", "-c:v", "ffv1", str(partial)]
+            )
+            partial.rename(path)
+    return path
+
+
+_PATTERNS = Path(tempfile.gettempdir()) / f"vexport-test-patterns-{os.getuid()}"
 
 
 def _run_ffmpeg(args: list[str]) -> None:
@@ -75,25 +105,28 @@ def _run_ffmpeg(args: list[str]) -> None:
 
 
 def _encode_args(
-    seconds: float, *, fps: int, gop_frames: int, audio: bool, video_delay: float
+    seconds: float,
+    *,
+    fps: int,
+    gop_frames: int,
+    audio: bool,
+    video_delay: float,
+    pattern: Pattern = "numbered",
 ) -> list[str]:
-    """Input and codec arguments of the numbered test pattern (and a 440 Hz tone)."""
-    video = (
-        f"nullsrc=s={WIDTH}x{HEIGHT}:r={fps},"
-        f"geq=lum='mod(N*{LUMA_STEP},256)':cb=128:cr=128,format=yuv420p"
-    )
+    """Input and codec arguments of the test pattern (and a 440 Hz tone)."""
     args: list[str] = []
     if video_delay:
         args += ["-itsoffset", f"{video_delay:.6f}"]
-    args += ["-f", "lavfi", "-t", f"{seconds:.6f}", "-i", video]
+    args += ["-t", f"{seconds:.6f}", "-i", str(_pattern(seconds, fps, pattern))]
     if audio:
         args += ["-f", "lavfi", "-t", f"{seconds + video_delay:.6f}"]
         args += ["-i", "sine=frequency=440:sample_rate=48000"]
     args += ["-map", "0:v"]
     if audio:
         args += ["-map", "1:a"]
+    # x264's defaults (3 B-frames, B-pyramid) with a GOP of exactly ``gop_frames``.
     args += [
-        "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-bf", "0",
+        "-c:v", "libx264", "-preset", "veryfast", "-bf", "3",
         "-g", str(gop_frames), "-keyint_min", str(gop_frames), "-sc_threshold", "0",
         "-pix_fmt", "yuv420p", "-fps_mode", "passthrough",
     ]  # fmt: skip
@@ -110,10 +143,16 @@ def make_numbered_video(
     gop_frames: int | None = None,
     audio: bool = True,
     video_delay: float = 0.0,
+    pattern: Pattern = "numbered",
 ) -> Path:
-    """One file (format from the suffix: .ts, .mp4, .mkv…) of the numbered pattern."""
+    """One file (format from the suffix: .ts, .mp4, .mkv…) of the test pattern."""
     args = _encode_args(
-        seconds, fps=fps, gop_frames=gop_frames or fps, audio=audio, video_delay=video_delay
+        seconds,
+        fps=fps,
+        gop_frames=gop_frames or fps,
+        audio=audio,
+        video_delay=video_delay,
+        pattern=pattern,
     )
     _run_ffmpeg([*args, str(path)])
     return path
@@ -135,19 +174,23 @@ def _first_pts(data_paths: list[Path]) -> dict[str, tuple[int, Fraction]]:
     return found
 
 
-def _first_frame_number(data_paths: list[Path]) -> int:
+def _first_frame_number(data_paths: list[Path], pattern: Pattern) -> int:
     """Frame number (mod 32) of the first decoded video frame of the concatenated files."""
     from io import BytesIO
 
     blob = BytesIO(b"".join(p.read_bytes() for p in data_paths))
     with av.open(blob) as container:
         for frame in container.decode(video=0):
-            return frame_number_from_luma(mean_luma(frame))
+            return frame_number(frame, pattern)
     raise AssertionError(f"{data_paths[-1].name}: no video frame")
 
 
 def _check_segments(
-    segments: list[Path], init: Path | None, frames_per_segment: int, gop_frames: int
+    segments: list[Path],
+    init: Path | None,
+    frames_per_segment: int,
+    gop_frames: int,
+    pattern: Pattern = "numbered",
 ) -> None:
     """Each segment starting at a keyframe must start with the frame the ground truth
     says (no dropped or duplicated frames, e.g. from FFmpeg's frame-rate logic)."""
@@ -156,7 +199,7 @@ def _check_segments(
         if (index * frames_per_segment) % gop_frames:
             continue
         expected = (index * frames_per_segment) % LUMA_PERIOD
-        found = _first_frame_number([*prefix, segment])
+        found = _first_frame_number([*prefix, segment], pattern)
         if found != expected:
             raise AssertionError(f"{segment.name}: starts with frame {found}, not {expected}")
 
@@ -221,6 +264,7 @@ def make_hls_archive(
     drop_segments: Collection[int] = frozenset(),
     pdt_every_segment: bool = True,
     gop_seconds: float | None = None,
+    pattern: Pattern = "numbered",
 ) -> Path:
     """An HLS archive whose frame N is at exactly ``frame_time(start, N, fps)``.
 
@@ -241,7 +285,12 @@ def make_hls_archive(
     init: Path | None = None
     if fmp4:
         args = _encode_args(
-            seconds, fps=fps, gop_frames=frames_per_segment, audio=audio, video_delay=lead
+            seconds,
+            fps=fps,
+            gop_frames=frames_per_segment,
+            audio=audio,
+            video_delay=lead,
+            pattern=pattern,
         )
         muxer_playlist = directory / "ffmpeg.m3u8"
         _run_ffmpeg(
@@ -271,6 +320,7 @@ def make_hls_archive(
             gop_frames=round((gop_seconds or segment_seconds) * fps),
             audio=audio,
             video_delay=lead + 0.1 if audio else 0.0,
+            pattern=pattern,
         )
         segments = _split_ts(
             source, directory, frames_per_segment=frames_per_segment, fps=fps, audio_lead=lead
@@ -278,7 +328,7 @@ def make_hls_archive(
         source.unlink()
 
     gop_frames = round((gop_seconds or segment_seconds) * fps) if not fmp4 else frames_per_segment
-    _check_segments(segments, init, frames_per_segment, gop_frames)
+    _check_segments(segments, init, frames_per_segment, gop_frames, pattern)
     prefix = [init] if init is not None else []
     firsts = [_first_pts([*prefix, seg]) for seg in segments]
     v0, tb = firsts[0]["video"]

@@ -25,6 +25,13 @@ def archive_playlist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_hls_archive(directory, ARCHIVE_START, ARCHIVE_SECONDS)
 
 
+@pytest.fixture(scope="session")
+def flat_archive_playlist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The archive with flat frames, for tests of what is drawn on them (text, masks)."""
+    directory = tmp_path_factory.mktemp("flat-archive")
+    return make_hls_archive(directory, ARCHIVE_START, ARCHIVE_SECONDS, pattern="flat")
+
+
 def sources(playlist: Path) -> list[dict[str, object]]:
     return [
         {"origin": CAMERA, "archives": [{"storage": STORAGE, "url": playlist.as_uri()}]},

@@ -22,6 +22,12 @@ CLIP_FROM = ARCHIVE_START + timedelta(seconds=2)
 CLIP_TO = ARCHIVE_START + timedelta(seconds=4.5)
 
 
+@pytest.fixture(scope="session")
+def archive_playlist(flat_archive_playlist: Path) -> Path:
+    """These tests look at drawn pixels: the archive's frames are flat greys."""
+    return flat_archive_playlist
+
+
 @pytest.fixture
 def stub(server: RunningServer) -> spb_grpc.ExportServiceStub:
     return server.stub()

@@ -45,6 +45,12 @@ RIGHT_HALF = ((0.5, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 1.0))
 A4 = (595.28, 841.89)  # points
 
 
+@pytest.fixture(scope="session")
+def archive_playlist(flat_archive_playlist: Path) -> Path:
+    """These tests look at drawn pixels: the archive's frames are flat greys."""
+    return flat_archive_playlist
+
+
 @pytest.fixture(scope="module")
 def solid(
     tmp_path_factory: pytest.TempPathFactory, archive_playlist: Path

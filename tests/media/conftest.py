@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.media_fixtures import FPS, frame_number_from_luma, make_numbered_video, mean_luma
+from tests.media_fixtures import FPS, frame_number, make_numbered_video
 from vexport.media.packets import TimedPacket
 
 ANCHOR = datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC)
@@ -51,10 +51,7 @@ def file_packets(path: Path, anchor: float = T0, run: int = 0) -> Iterator[Timed
 def decoded(path: Path) -> list[tuple[float, int]]:
     """(presentation time, frame number mod 32) of every frame a player shows."""
     with av.open(str(path)) as container:
-        return [
-            (float(frame.time), frame_number_from_luma(mean_luma(frame)))
-            for frame in container.decode(video=0)
-        ]
+        return [(float(frame.time), frame_number(frame)) for frame in container.decode(video=0)]
 
 
 def assert_consecutive(numbers: list[int]) -> None:

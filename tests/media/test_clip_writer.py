@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,10 @@ from tests.media.conftest import (
 )
 from vexport.media.clip_writer import ClipRequest, write_clip
 from vexport.media.control import SimpleJobControl
+from vexport.media.packets import TimedPacket
 from vexport.media.plan import ContainerFormat, ProducedFile
 from vexport.media.probe import probe, video_frame_times
+from vexport.media.smart_cut import SmartCutter
 
 FORMAT_NAMES = {
     ContainerFormat.MP4: "mp4",
@@ -30,15 +33,27 @@ FORMAT_NAMES = {
 
 
 def clip(
-    source: Path, out: Path, container: ContainerFormat, start: float, end: float, **kwargs: object
+    source: Path,
+    out: Path,
+    container: ContainerFormat,
+    start: float,
+    end: float,
+    *,
+    smart: bool = True,
+    **kwargs: object,
 ) -> list[ProducedFile]:
+    """A clip as archive exports make it: smart cut (default) or a plain copy."""
+    packets: Iterable[TimedPacket] = file_packets(source)
+    if smart:
+        packets = SmartCutter(start, end).packets(packets)
     return write_clip(
-        file_packets(source),
+        packets,
         ClipRequest(start=start, end=end),
         origin="cam",
         container=container,
         output_dir=out,
         file_prefix="clip_cam",
+        edit_list=not smart,
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -63,20 +78,41 @@ def test_clip_covers_request_with_true_timing(
     frames = decoded(produced.path)
     numbers = [n for _, n in frames]
     assert_consecutive(numbers)
-    edit_list = container in (ContainerFormat.MP4, ContainerFormat.MOV)
-    first = 62 if edit_list else 50  # MP4/MOV start at the requested frame, others at the keyframe
+    first = 62  # the frame shown at the start, in every container (a smart cut)
     assert numbers[0] == first % 32
     assert numbers[-1] == 100 % 32
     assert len(frames) == 100 - first + 1
     assert produced.first_frame.timestamp() == pytest.approx(frame_wall(first), abs=1e-3)
     assert produced.last_frame.timestamp() == pytest.approx(frame_wall(100), abs=1e-3)
-    # Timing inside the file is true: frame k is shown k frames after the first.
+    assert produced.frames_copied + produced.frames_reencoded == len(frames)
+    assert produced.frames_reencoded < 20  # up to the keyframe at 3 s (75), and the tail
+    # Timing inside the file is true: frame k is shown k frames after the first. (AVI keeps
+    # no presentation times: with B-frames a player shows the decoder's frames, in the
+    # right order as checked above, at the stream's frame rate.)
     times = [t for t, _ in frames]
     for k, t in enumerate(times):
-        assert t - times[0] == pytest.approx(k * FRAME, abs=1e-3)
+        if container is not ContainerFormat.AVI:
+            assert t - times[0] == pytest.approx(k * FRAME, abs=1e-3)
+    assert video_frame_times(produced.path)[0] == pytest.approx(times[0], abs=1e-6)
+
+
+@pytest.mark.parametrize("container", list(FORMAT_NAMES))
+def test_plain_copy_starts_at_the_keyframe_or_hides_it_with_an_edit_list(
+    numbered_ts: Path, tmp_path: Path, container: ContainerFormat
+) -> None:
+    files = clip(numbered_ts, tmp_path, container, T0 + 2.5, T0 + 4.0, smart=False)
+    frames = decoded(files[0].path)
+    numbers = [n for _, n in frames]
+    assert_consecutive(numbers)
+    edit_list = container in (ContainerFormat.MP4, ContainerFormat.MOV)
+    first = 62 if edit_list else 50  # MP4/MOV hide the frames before the start
+    assert numbers[0] == first % 32
+    assert files[0].first_frame.timestamp() == pytest.approx(frame_wall(first), abs=1e-3)
+    # A copy ends after the frame shown at the end and the references it needs (B-frames).
+    assert 100 <= first + len(numbers) - 1 <= 103
+    assert files[0].frames_reencoded == 0
     if edit_list:
-        assert times[0] == pytest.approx(0.0, abs=1e-6)
-        assert video_frame_times(produced.path)[0] == pytest.approx(0.0, abs=1e-6)
+        assert frames[0][0] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_clip_on_keyframe_and_frame_boundaries(numbered_ts: Path, tmp_path: Path) -> None:
@@ -126,9 +162,7 @@ def test_max_file_size_splits_into_contiguous_playable_parts(
             gap = part.first_frame.timestamp() - parts[index - 1].last_frame.timestamp()
             assert gap == pytest.approx(FRAME, abs=1e-3)  # nothing lost, nothing repeated
     assert_consecutive(all_numbers)
-    edit_list = container is ContainerFormat.MP4
-    first = 12 if edit_list else 0
-    assert len(all_numbers) == 187 - first + 1
+    assert len(all_numbers) == 187 - 12 + 1  # frames 12 (0.5 s) to 187 (7.5 s)
     assert parts[-1].last_frame.timestamp() == pytest.approx(frame_wall(187), abs=1e-3)
 
 
@@ -143,12 +177,13 @@ def test_run_change_starts_a_new_file_and_results_show_the_gap(
 ) -> None:
     # Frames 0..99 (4 s), then the camera was off for 3 s, then frames again from 7 s.
     before = itertools.takewhile(
-        lambda tp: tp.wall_dts < frame_wall(100), file_packets(numbered_ts)
-    )
+        lambda tp: not (tp.is_keyframe and tp.wall_pts >= frame_wall(100) - 1e-6),
+        file_packets(numbered_ts),
+    )  # the GOPs of frames 0..99
     after = file_packets(numbered_ts, anchor=T0 + 7.0, run=1)
 
     files = write_clip(
-        itertools.chain(before, after),
+        SmartCutter(T0 + 1.0, T0 + 9.0).packets(itertools.chain(before, after)),
         ClipRequest(start=T0 + 1.0, end=T0 + 9.0),
         origin="cam",
         container=ContainerFormat.MP4,
@@ -186,7 +221,7 @@ def test_stop_request_finishes_the_current_file(numbered_ts: Path, tmp_path: Pat
 
     assert len(files) == 1
     frames = decoded(files[0].path)
-    assert 75 <= len(frames) <= 82
+    assert 75 <= len(frames) <= 84  # packets decoded by frame 80's time, and their frames
     assert_consecutive([n for _, n in frames])
     assert 0.35 < control.progress < 0.55  # by wall time covered: ~3.2 s of 7 s
     assert control.last_frame == files[0].last_frame

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.framecode import framecode_graph
 from tests.media.conftest import assert_consecutive, decoded
 from tests.media_fixtures import FPS
 from vexport.media.clip_writer import ClipRequest, write_clip
@@ -22,8 +23,8 @@ from vexport.redact import redact_url
 from vexport.sources.live import LiveInput, ffmpeg_input_args
 
 PATTERN = "lavfi:testsrc2=size=320x180:rate=25"
-# Frame N is grey level (N*8)%256, so decoded frames tell whether any was lost.
-NUMBERED = "lavfi:nullsrc=s=320x180:r=25,geq=lum='mod(N*8\\,256)':cb=128:cr=128,format=yuv420p"
+# Frame N carries N in its pixels, so decoded frames tell whether any was lost.
+NUMBERED = "lavfi:" + framecode_graph(320, 180, "25")
 
 
 def children() -> set[int]:

@@ -6,24 +6,20 @@ import itertools
 from datetime import UTC, datetime
 from pathlib import Path
 
+import av
 import pytest
 from PIL import Image
 
 from tests.media.conftest import FRAME, T0, file_packets, frame_wall
-from tests.media_fixtures import frame_number_from_luma
+from tests.media_fixtures import frame_number
 from vexport.media.plan import ContainerFormat, ExportFailed
 from vexport.media.snapshot import archive_snapshot
 
 
 def image_frame_number(path: Path) -> int:
-    """The frame number in a snapshot: images are full-range RGB, the video limited-range Y."""
-    with Image.open(path) as image:
-        grey = image.convert("L")
-        width, height = grey.size
-        centre = grey.crop((width // 4, height // 4, width - width // 4, height - height // 4))
-        histogram = centre.histogram()
-    full = sum(level * count for level, count in enumerate(histogram)) / sum(histogram)
-    return frame_number_from_luma(16 + full * 219 / 255)
+    """The frame number drawn into a snapshot image (mod 32)."""
+    with av.open(str(path)) as container:
+        return frame_number(next(container.decode(video=0)))
 
 
 @pytest.mark.parametrize(

@@ -251,8 +251,9 @@ def test_reject_audio(hls: Path, tmp_path: Path) -> None:
 
 
 def test_reencoded_clip_splits_by_size(hls: Path, tmp_path: Path) -> None:
-    limit = 40 * 1024
     rendering = video(VideoCodec.H264, Quality.BEST_QUALITY)
+    whole = export(hls, tmp_path / "whole", rendering, start=0.0, end=7.96)[0]
+    limit = whole.path.stat().st_size // 2 + 1024
     files = export(hls, tmp_path, rendering, start=0.0, end=7.96, max_file_size=limit)
 
     assert len(files) > 1

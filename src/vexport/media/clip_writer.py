@@ -133,6 +133,12 @@ class _Selector:
                 if self.end is not None and tp.wall_dts > self.end + WALL_EPSILON:
                     finish_video()
                     continue
+                after_end = self.end is not None and tp.wall_pts > self.end + WALL_EPSILON
+                if tp.is_keyframe and after_end:
+                    # Shown after the end: kept only if a leading picture shown by the end
+                    # (an open GOP) turns out to need it.
+                    pending_video.append(tp)
+                    continue
                 if tp.is_keyframe:
                     if unit is not None and not self._replaces_preroll(tp, emitted):
                         emitted = True
