@@ -265,6 +265,15 @@ class _SizeModel:
         return sum(self.packet(tp) for tp in unit.packets)
 
 
+class ContainerCannotHold(ExportFailed):
+    """The asked container cannot carry the source's codec as it is (H.265 in AVI)."""
+
+    def __init__(self, container: ContainerFormat, codec: str) -> None:
+        super().__init__(f"{container.name} cannot hold {codec} video")
+        self.container = container
+        self.codec = codec
+
+
 class _Part:
     """One output file being written."""
 
@@ -287,11 +296,23 @@ class _Part:
         self._last_dts: dict[StreamKind, int] = {}
         self._output = av.open(str(path), "w", format=container.muxer)
         self._streams: dict[StreamKind, Any] = {}
+        # AVI carries H.264/H.265 with start codes: length-prefixed packets (from MP4-style
+        # sources) are converted, with the parameter sets in front of each keyframe.
+        self._to_annex_b: tuple[str, int, bytes] | None = None
         try:
             for kind, template in templates.items():
-                stream = self._output.add_stream_from_template(template.stream, opaque=True)
-                if template.output_extradata is not None:
-                    stream.codec_context.extradata = template.output_extradata
+                try:
+                    stream = self._output.add_stream_from_template(template.stream, opaque=True)
+                except ValueError as exc:  # the container cannot hold the codec
+                    raise ContainerCannotHold(container, template.codec_name) from exc
+                extradata = template.output_extradata
+                framing = nal.framing(template.codec_name, extradata or template.extradata)
+                if container is ContainerFormat.AVI and kind == "video" and framing:
+                    sets = nal.parameter_sets(template.codec_name, extradata or template.extradata)
+                    extradata = nal.annexb(sets)
+                    self._to_annex_b = (template.codec_name, framing, extradata)
+                if extradata is not None:
+                    stream.codec_context.extradata = extradata
                 if container is ContainerFormat.AVI and kind == "video":
                     # AVI counts frames: its time base must be one frame, or the muxer
                     # pads every tick between two frames with an empty chunk.
@@ -323,6 +344,8 @@ class _Part:
         if tp.kind == "audio" and self.audio_from is not None and tp.wall_pts < self.audio_from:
             return
         packet = tp.packet
+        if self._to_annex_b is not None and tp.kind == "video":
+            packet = self._annex_b(tp)
         time_base = stream.time_base  # final: the header is written (see __init__)
         pts = round((tp.wall_pts - self.origin) / time_base)
         dts = round((tp.wall_dts - self.origin) / time_base)
@@ -351,6 +374,14 @@ class _Part:
                 self.first_shown = tp.wall_pts
             if self.last_shown is None or tp.wall_pts > self.last_shown:
                 self.last_shown = tp.wall_pts
+
+    def _annex_b(self, tp: TimedPacket) -> Any:
+        assert self._to_annex_b is not None
+        _codec, framing, sets = self._to_annex_b
+        data = nal.annexb(nal.split(bytes(tp.packet), framing))
+        packet = av.Packet((sets if tp.is_keyframe else b"") + data)
+        packet.is_keyframe = tp.is_keyframe
+        return packet
 
     def close(self) -> None:
         self._output.close()

@@ -24,7 +24,12 @@ from typing import Any
 import av
 
 from vexport.media.archive_source import iter_archive_packets
-from vexport.media.clip_writer import CLIP_CONTAINERS, ClipRequest, write_clip
+from vexport.media.clip_writer import (
+    CLIP_CONTAINERS,
+    ClipRequest,
+    ContainerCannotHold,
+    write_clip,
+)
 from vexport.media.control import JobControl
 from vexport.media.decision import AudioPath, Decision, VideoPath, decision_of
 from vexport.media.ffmpeg import ffmpeg_binary
@@ -248,11 +253,14 @@ def _write_source_clip(
     decision = decision_of(plan, source)
     try:
         return _write_decided(plan, source, decision, packets(), request, prefix, control, ffmpeg)
-    except (SmartCutUnavailable, SeamCheckFailed) as exc:
+    except (SmartCutUnavailable, SeamCheckFailed, ContainerCannotHold) as exc:
+        if decision.video is VideoPath.REENCODE:
+            raise
         log.warning("%s: %s; re-encoding the whole clip instead", source.origin, exc)
         for stale in plan.output_dir.glob(f"{prefix}_*"):
             stale.unlink(missing_ok=True)
-        codec = VideoCodec.H265 if exc.codec == "hevc" else VideoCodec.H264
+        keeps_hevc = exc.codec == "hevc" and not isinstance(exc, ContainerCannotHold)
+        codec = VideoCodec.H265 if keeps_hevc else VideoCodec.H264
         video = VideoEncoding(codec=codec, quality=Quality.FINE)
         fallback_plan = dataclasses.replace(
             plan, rendering=dataclasses.replace(plan.rendering, video=video)
@@ -260,7 +268,7 @@ def _write_source_clip(
         fallback = Decision(
             video=VideoPath.REENCODE,
             audio=decision.audio,
-            reasons=(f"in {codec.value}, as a smart cut was not possible: {exc}",),
+            reasons=(f"in {codec.value}, as a copy was not possible: {exc}",),
         )
         return _write_decided(
             fallback_plan, source, fallback, packets(), request, prefix, control, ffmpeg
