@@ -155,6 +155,12 @@ def read_segment_packets(segment: Segment, data: bytes, *, run: int = 0) -> list
         demuxed = wanted
         first = min(p.pts for p in wanted)
         anchors = {"video": first, "audio": first}
+        if segment.media_origin is not None:
+            # The samples' media times place them; the template's nominal start does only
+            # roughly (FFmpeg cuts $Number$ audio segments at the video's keyframes).
+            media_start = (segment.start - segment.media_origin).total_seconds()
+            if abs(first - media_start) <= max(0.5 * segment.duration, 0.1):
+                anchors = {"video": media_start, "audio": media_start}
     timed = [
         TimedPacket(
             packet=p.packet,

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import av
 
@@ -265,6 +265,18 @@ class _SizeModel:
         return sum(self.packet(tp) for tp in unit.packets)
 
 
+class LeadingPictures(Protocol):
+    """(the GOP before, a keyframe, its leading pictures) -> the pictures encoded anew.
+
+    The packets returned show what the leading pictures showed, decode after the
+    GOP before, and need nothing after it.
+    """
+
+    def __call__(
+        self, previous: list[TimedPacket], keyframe: TimedPacket, leading: list[TimedPacket]
+    ) -> list[TimedPacket]: ...
+
+
 class ContainerCannotHold(ExportFailed):
     """The asked container cannot carry the source's codec as it is (H.265 in AVI)."""
 
@@ -411,6 +423,7 @@ class ClipWriter:
         max_file_size: int = 0,
         control: JobControl | None = None,
         edit_list: bool = True,
+        leading: LeadingPictures | None = None,
     ) -> None:
         if container not in CLIP_CONTAINERS:
             raise ExportFailed(f"{container.value} is not a video clip format")
@@ -421,6 +434,7 @@ class ClipWriter:
         self.max_file_size = max_file_size
         self.control = control
         self.edit_list = edit_list and container in _EDIT_LIST_CONTAINERS
+        self.leading = leading
 
     def write(self, packets: Iterable[TimedPacket], request: ClipRequest) -> list[ProducedFile]:
         selector = _Selector(request, self.control)
@@ -446,19 +460,25 @@ class ClipWriter:
                 yield tp
 
         try:
+            previous: _Unit | None = None
             for unit in selector.units(seen(packets)):
                 if unit.starts_run and unit.shown_from is None and not produced and part is None:
                     unit.shown_from = _shown_from(unit, request.start)
                 if model is None:
                     model = _SizeModel(self.container, templates)
                 unit_size = model.unit(unit)
-                if part is not None and (
-                    unit.starts_run
-                    or (
-                        self.max_file_size > 0
-                        and part.bytes_estimate + unit_size > self.max_file_size
-                    )
-                ):
+                # An open GOP's leading pictures go back to the part before when a part
+                # starts at its keyframe: keep room for about as many there.
+                reserve = 2 * sum(model.packet(tp) for tp in _leading(unit))
+                split = (
+                    part is not None
+                    and not unit.starts_run
+                    and self.max_file_size > 0
+                    and part.bytes_estimate + unit_size + reserve > self.max_file_size
+                )
+                if part is not None and (unit.starts_run or split):
+                    if split and previous is not None:
+                        self._move_leading(unit, previous, part)
                     close_part()
                 if part is None:
                     part = self._open_part(len(produced) + 1, unit, templates)
@@ -477,6 +497,7 @@ class ClipWriter:
                     part.write(tp)
                 part.bytes_estimate += unit_size
                 self._report(selector, part)
+                previous = unit
         except av.FFmpegError as exc:
             if part is not None:
                 part.discard()
@@ -487,6 +508,24 @@ class ClipWriter:
         finally:
             close_part()
         return produced
+
+    def _move_leading(self, unit: _Unit, previous: _Unit, part: _Part) -> None:
+        """A part is about to start at ``unit``'s keyframe: its leading pictures (shown
+        before it, referring to ``previous``) cannot decode there, so they are encoded
+        anew at the end of ``part``, where they are shown."""
+        leading = _leading(unit)
+        if not leading:
+            return
+        if self.leading is None:
+            raise ExportFailed(
+                f"{self.origin}: an open-GOP source cannot be split by size without re-encoding"
+            )
+        keyframe = next(tp for tp in unit.packets if tp.kind == "video")
+        previous_video = [tp for tp in previous.packets if tp.kind == "video"]
+        for tp in self.leading(previous_video, keyframe, leading):
+            part.write(tp)
+        dropped = {id(tp) for tp in leading}
+        unit.packets = [tp for tp in unit.packets if id(tp) not in dropped]
 
     def _open_part(
         self, number: int, unit: _Unit, templates: dict[StreamKind, StreamTemplate]
@@ -530,6 +569,15 @@ class ClipWriter:
         self.control.report_progress(fraction, wall_datetime(part.last_shown))
 
 
+def _leading(unit: _Unit) -> list[TimedPacket]:
+    """The leading pictures of a unit's keyframe: decoded after it, shown before it."""
+    video = [tp for tp in unit.packets if tp.kind == "video"]
+    if not video or not video[0].is_keyframe:
+        return []
+    keyframe = video[0]
+    return [tp for tp in video[1:] if tp.wall_pts < keyframe.wall_pts - WALL_EPSILON]
+
+
 def _stretches(shown: list[tuple[float, bool]]) -> tuple[tuple[datetime, datetime], ...]:
     """First and last time of each run of re-encoded frames among ``shown`` (sorted)."""
     ranges: list[tuple[datetime, datetime]] = []
@@ -556,11 +604,14 @@ def write_clip(
     max_file_size: int = 0,
     control: JobControl | None = None,
     edit_list: bool = True,
+    leading: LeadingPictures | None = None,
 ) -> list[ProducedFile]:
     """Cut ``packets`` to ``request`` into ``{file_prefix}_{part:03d}.{ext}`` files.
 
     ``edit_list``: MP4/MOV hide the frames between the first keyframe and
-    ``request.start`` with an edit list (else they are shown).
+    ``request.start`` with an edit list (else they are shown). ``leading``
+    re-encodes an open GOP's leading pictures where a size limit splits there
+    (``SmartCutter.leading_pictures``); without it such a split fails.
     """
     writer = ClipWriter(
         origin=origin,
@@ -570,5 +621,6 @@ def write_clip(
         max_file_size=max_file_size,
         control=control,
         edit_list=edit_list,
+        leading=leading,
     )
     return writer.write(packets, request)

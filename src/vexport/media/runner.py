@@ -243,18 +243,23 @@ def _write_source_clip(
     prefix: str,
     control: JobControl,
     ffmpeg: str | None,
+    *,
+    again: bool = True,
 ) -> list[ProducedFile]:
     """Copy, smart cut or re-encode one source's packets into clip files, as decided.
 
-    A smart cut that cannot be made (a codec it does not encode) or whose seams
-    do not decode to the frames they should is done again as a full re-encode
-    in the source's codec, and the files say so.
+    A copy that cannot be made (a codec the smart cut does not encode, a container
+    that cannot hold the codec) or whose seams do not decode to the frames they
+    should is done again as a full re-encode, and the files say so. ``again``
+    False (live inputs: their packets cannot be read twice) keeps what was written.
     """
     decision = decision_of(plan, source)
     try:
-        return _write_decided(plan, source, decision, packets(), request, prefix, control, ffmpeg)
+        return _write_decided(
+            plan, source, decision, packets(), request, prefix, control, ffmpeg, verify=again
+        )
     except (SmartCutUnavailable, SeamCheckFailed, ContainerCannotHold) as exc:
-        if decision.video is VideoPath.REENCODE:
+        if decision.video is VideoPath.REENCODE or not again:
             raise
         log.warning("%s: %s; re-encoding the whole clip instead", source.origin, exc)
         for stale in plan.output_dir.glob(f"{prefix}_*"):
@@ -284,15 +289,22 @@ def _write_decided(
     prefix: str,
     control: JobControl,
     ffmpeg: str | None,
+    *,
+    verify: bool = True,
 ) -> list[ProducedFile]:
+    """``verify``: check a smart cut's seams (``media/seams.py``); a check that fails
+    raises, so only where the caller can write the clip again another way."""
     binary = ffmpeg_binary(ffmpeg)
     cutter: SmartCutter | None = None
     with tempfile.TemporaryDirectory(prefix="vexport-") as workdir:
         packets, request, wall_map = _processed(
             plan, source, decision, packets, request, binary, Path(workdir)
         )
-        if decision.video is VideoPath.SMART_CUT:
-            cutter = SmartCutter(request.start, request.end)
+        if decision.video is not VideoPath.REENCODE:
+            # The cutter cuts the ends of a smart cut; for every copy it also re-encodes an
+            # open GOP's leading pictures where a size limit splits the clip.
+            smart = decision.video is VideoPath.SMART_CUT
+            cutter = SmartCutter(request.start if smart else None, request.end if smart else None)
             packets = cutter.packets(packets)
         files = write_clip(
             packets,
@@ -304,8 +316,9 @@ def _write_decided(
             max_file_size=plan.max_file_size,
             control=control,
             edit_list=decision.video is VideoPath.EDIT_LIST,
+            leading=cutter.leading_pictures if cutter is not None else None,
         )
-    if cutter is not None and cutter.codec is not None:
+    if verify and cutter is not None and cutter.codec is not None:
         verify_seams(files, cutter.codec)
     files = [dataclasses.replace(f, processing=_processing(decision, f)) for f in files]
     if wall_map is not None and wall_map.lapse is not None:
@@ -530,6 +543,7 @@ def _live_clip(
                 prefix,
                 control,
                 ffmpeg,
+                again=False,
             )
         finally:
             unwatch()

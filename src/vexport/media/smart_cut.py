@@ -39,6 +39,7 @@ import av
 
 from vexport.media import nal
 from vexport.media.decoding import Decoded, WallDecoder
+from vexport.media.encoding import KEYFRAME_INTERVAL
 from vexport.media.packets import WALL_EPSILON, TimedPacket
 from vexport.media.plan import ExportFailed
 from vexport.media.templates import StreamTemplate
@@ -87,14 +88,6 @@ class SmartCutUnavailable(ExportFailed):
         self.codec = codec
 
 
-@dataclass
-class CutCounts:
-    """Video frames re-encoded and copied, for the file's ``processing`` note."""
-
-    reencoded: int = 0
-    copied: int = 0
-
-
 class _Encoder:
     """Encodes frames in the source's codec and parameters; one instance per seam.
 
@@ -119,17 +112,23 @@ class _Encoder:
         context.color_range, context.colorspace = color_range, matrix
         context.color_primaries, context.color_trc = primaries, trc
         bframes = _BFRAMES
+        # Keyframes as often as the re-encoder puts them, so a long stretch still splits.
+        keyint = max(1, round(float(context.framerate) * KEYFRAME_INTERVAL))
         options = {"preset": _PRESET[codec], "crf": _CRF[codec]}
         profile = _PROFILES.get(template.profile or "")
         if codec == "h264":
-            params = f"sps-id={sps_id}:bframes={bframes}:scenecut=0:keyint=600:repeat-headers=1"
+            params = (
+                f"sps-id={sps_id}:bframes={bframes}:scenecut=0:keyint={keyint}:repeat-headers=1"
+            )
             if profile:
                 options["profile"] = profile
             if template.level:
                 options["level"] = f"{template.level / 10:.1f}"
             options["x264-params"] = params
         else:
-            params = f"log-level=error:bframes={bframes}:keyint=600:scenecut=0:repeat-headers=1"
+            params = (
+                f"log-level=error:bframes={bframes}:keyint={keyint}:scenecut=0:repeat-headers=1"
+            )
             if profile and profile.startswith("main"):
                 options["profile"] = profile
             options["x265-params"] = params
@@ -203,7 +202,6 @@ class SmartCutter:
         self.start = start
         self.end = end
         self.codec: str | None = None  # the source's, once its first keyframe is seen
-        self.counts = CutCounts()
         self._template: StreamTemplate | None = None
         self._sps_id = 1
         self._framing = nal.ANNEX_B  # of the source's packets, once known
@@ -410,6 +408,9 @@ class SmartCutter:
             return
         template = keyframe.template or StreamTemplate(keyframe.stream)
         if template.codec_name not in SMART_CUT_CODECS:
+            if self.start is None and self.end is None:
+                self._template = template  # a plain copy: nothing to re-encode, so far
+                return
             raise SmartCutUnavailable(template.codec_name)
         codec = template.codec_name
         extradata = template.extradata
@@ -470,7 +471,6 @@ class SmartCutter:
                 last = dts
             encoded = fixed
         duration = self._template.frame_seconds
-        self.counts.reencoded += len(encoded)
         return [
             TimedPacket(
                 packet=self._packet(data, key),
@@ -504,9 +504,22 @@ class SmartCutter:
         packet.time_base = _TICK
         return packet
 
+    def leading_pictures(
+        self, previous: list[TimedPacket], keyframe: TimedPacket, leading: list[TimedPacket]
+    ) -> list[TimedPacket]:
+        """``leading`` (an open GOP's leading pictures of ``keyframe``) encoded anew, to end
+        the part before a size split at ``keyframe`` (see ``clip_writer.LeadingPictures``)."""
+        if self._template is None:
+            self._prepare(keyframe)
+        if self.codec is None:
+            assert self._template is not None
+            raise SmartCutUnavailable(self._template.codec_name)
+        frames = _pick(_decode(self._template, [*previous, keyframe, *leading]), leading)
+        after = max((p.wall_dts for p in previous), default=None)
+        return self._encode(frames, keyframe.run, after=after)
+
     def _copied(self, tp: TimedPacket) -> TimedPacket:
         if tp.kind == "video":
-            self.counts.copied += 1
             tp.template = self._template
         return tp
 

@@ -153,7 +153,7 @@ class Transcoder:
                 return head, templates, tp
             if tp.kind not in templates:
                 # Copied now: the source may close this packet's demuxer any moment.
-                templates[tp.kind] = StreamTemplate(tp.stream)
+                templates[tp.kind] = tp.template or StreamTemplate(tp.stream)
             head.append(tp)
             if tp.kind == "video" and first_video is None:
                 first_video = tp.wall_pts

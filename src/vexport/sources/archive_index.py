@@ -72,6 +72,10 @@ class Segment:
     track: TrackKind
     init_url: str | None = None
     sequence: int = 0
+    media_origin: datetime | None = None
+    """DASH: the wall time of the representation's media time 0 (availabilityStartTime +
+    Period@start - presentationTimeOffset). The samples' own times are the timeline; the
+    template's nominal segment starts (``$Number$`` x ``@duration``) are approximate."""
 
     @property
     def end(self) -> datetime:
@@ -568,6 +572,7 @@ def _representation_segments(
             track=kind,
             init_url=init_url,
             sequence=number,
+            media_origin=origin - timedelta(seconds=pto / timescale),
         )
 
 
