@@ -107,6 +107,34 @@ def check_clip(
     return numbers
 
 
+def top_level_boxes(path: Path) -> list[str]:
+    """The types of an MP4/MOV file's top-level boxes, in file order."""
+    data = path.read_bytes()
+    boxes, position = [], 0
+    while position + 8 <= len(data):
+        size = int.from_bytes(data[position : position + 4], "big")
+        kind = data[position + 4 : position + 8].decode("latin-1")
+        if size == 1:
+            size = int.from_bytes(data[position + 8 : position + 16], "big")
+        boxes.append(kind)
+        if size < 8:
+            break
+        position += size
+    return boxes
+
+
+def check_container(file: ProducedFile) -> None:
+    """MP4/MOV play while downloading (moov first); files say when they were recorded."""
+    if file.path.suffix in (".mp4", ".mov"):
+        boxes = top_level_boxes(file.path)
+        assert boxes.index("moov") < boxes.index("mdat"), boxes
+    if file.path.suffix in (".mp4", ".mov", ".mkv"):
+        with av.open(str(file.path)) as container:
+            recorded = datetime.fromisoformat(container.metadata["creation_time"])
+        resolution = timedelta(seconds=1) if file.path.suffix != ".mkv" else TIME_TOLERANCE
+        assert abs(recorded - file.first_frame) < resolution, (recorded, file.first_frame)
+
+
 def _runs(numbers: list[int]) -> str:
     """Where a frame sequence breaks, for an assertion message."""
     breaks = [(a, b) for a, b in itertools.pairwise(numbers) if b != a + 1]
@@ -184,6 +212,7 @@ __all__ = [
     "archive_bytes",
     "beep_onsets",
     "check_clip",
+    "check_container",
     "check_sync",
     "clip_frames",
     "corpus_root",

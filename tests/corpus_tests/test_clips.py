@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.corpus_checks import check_clip, check_sync
+from tests.corpus_checks import check_clip, check_container, check_sync
 from tests.corpus_tests.conftest import CLIP_FROM, CLIP_TO, NAMES, GetArchive, export
 from vexport.media.plan import ContainerFormat, ExportKind
 
@@ -34,6 +34,7 @@ def test_clip_is_frame_exact(
     assert len(files) == 1
     check_sync(source, files[0])
     (file,) = files
+    check_container(file)
     if hevc_in_avi:
         assert file.processing.startswith("re-encoded: in h264"), file.processing
         return

@@ -306,7 +306,11 @@ class _Part:
         self.shown: list[tuple[float, bool]] = []  # (wall pts, re-encoded) of each video frame
         self.copied_crcs: list[int] = []  # of a smart cut's copied packets, for its seam check
         self._last_dts: dict[StreamKind, int] = {}
-        self._output = av.open(str(path), "w", format=container.muxer)
+        # MP4/MOV: the index (moov) before the media, so a browser plays while downloading.
+        options = {"movflags": "+faststart"} if container in _EDIT_LIST_CONTAINERS else {}
+        self._output = av.open(str(path), "w", format=container.muxer, options=options)
+        # When the first frame was captured (mvhd/tkhd, Matroska DateUTC).
+        self._output.metadata["creation_time"] = _iso(origin)
         self._streams: dict[StreamKind, Any] = {}
         # AVI carries H.264/H.265 with start codes: length-prefixed packets (from MP4-style
         # sources) are converted, with the parameter sets in front of each keyframe.
@@ -567,6 +571,10 @@ class ClipWriter:
         if start is not None and end is not None and end > start:
             fraction = min(1.0, max(0.0, (part.last_shown - start) / (end - start)))
         self.control.report_progress(fraction, wall_datetime(part.last_shown))
+
+
+def _iso(wall: float) -> str:
+    return wall_datetime(wall).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _leading(unit: _Unit) -> list[TimedPacket]:
