@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from vexport.config import ArchiveConfig, SourceConfig
 from vexport.errors import FailedPrecondition, NotFound
@@ -21,6 +22,7 @@ class Origin:
     name: str
     live_url: str | None
     archives: tuple[ArchiveConfig, ...]
+    rtsp_transport: Literal["tcp", "udp"] = "tcp"
 
     def archive(self, storage: str | None) -> ArchiveConfig:
         """The archive named ``storage``, or the first one when none is named."""
@@ -46,6 +48,7 @@ class Catalog:
             name=source.name or safe_name(source.origin),
             live_url=source.live,
             archives=tuple(source.archives),
+            rtsp_transport=source.rtsp_transport,
         )
 
     def get(self, origin: str) -> Origin:
