@@ -81,7 +81,7 @@ class SourceConfig(BaseModel):
         if scheme not in ("rtsp", "rtsps"):
             raise ValueError("rtsp_transport applies to an rtsp:// live URL only")
         if scheme == "rtsps" and self.rtsp_transport == "udp":
-            raise ValueError("rtsps:// carries RTP over its TLS connection: rtsp_transport 'udp'")
+            raise ValueError("rtsps:// carries RTP in its TLS connection: udp is not possible")
         return self
 
 

@@ -175,8 +175,9 @@ class _CompleteFrames:
     video packet is safe once that time reaches its presentation time. Packets
     wait (a few frames) in arrival order, audio with them so the streams stay
     interleaved; when the connection ends, the video packets shown after a
-    frame that never came are dropped with the frames decoded after them.
-    Without B-frames nothing waits.
+    frame that never came are dropped with the frames decoded after them (a
+    stream copy cannot keep a frame without the references it needs). Without
+    B-frames nothing waits.
     """
 
     def __init__(self) -> None:
@@ -195,8 +196,18 @@ class _CompleteFrames:
         """At the end of the connection: what is complete; incomplete video is dropped."""
         last = self._last_video
         if last is not None:
-            # The next packet, had it come, would have been decoded a frame later.
-            self._decoded_until = last.wall_dts + (last.duration or DEFAULT_FRAME_SECONDS)
+            # The next packet, had it come, would have been decoded a frame later and shown
+            # then or later: frames are certain up to the first frame time from there on
+            # that no packet here fills.
+            step = last.duration or DEFAULT_FRAME_SECONDS
+            slot = last.wall_dts + step
+            for pts in sorted(tp.wall_pts for tp in self._held if tp.kind == "video"):
+                if pts < slot - step / 2:
+                    continue
+                if pts > slot + step / 2:
+                    break
+                slot = pts + step
+            self._decoded_until = slot - step / 2
         released = self._release()
         dropped = sum(1 for tp in self._held if tp.kind == "video")
         if dropped:
