@@ -92,9 +92,7 @@ def test_rtsp_transport_is_checked(
 ) -> None:
     config = tmp_path / "vexport.toml"
     live_line = f'live = "{live}"\n' if live else ""
-    config.write_text(
-        f'[[sources]]\norigin = "cam"\n{live_line}rtsp_transport = "{transport}"\n'
-    )
+    config.write_text(f'[[sources]]\norigin = "cam"\n{live_line}rtsp_transport = "{transport}"\n')
     with pytest.raises(ValidationError, match=reason):
         load_settings(config)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from vexport.media.rendering import Rendering
+from vexport.redact import redact_url
 from vexport.timeutil import format_timestamp, parse_timestamp
 
 if TYPE_CHECKING:
@@ -93,6 +94,11 @@ class SourcePlan:
     storage), ``live_url`` for live ones. ``name`` is a file-name-safe label
     used for this source's output files. ``rtsp_transport`` is the
     source's configured RTP transport for an ``rtsp://`` live URL.
+
+    The JSON form (what the session store keeps, what a remote worker gets)
+    has the live URL without its credentials: the worker takes the URL from
+    the catalog again (``Catalog.with_live_urls``), so a camera's password
+    never lands in a database row.
     """
 
     origin: str
@@ -107,7 +113,7 @@ class SourcePlan:
         return {
             "origin": self.origin,
             "name": self.name,
-            "live_url": self.live_url,
+            "live_url": redact_url(self.live_url, keep_query=True) if self.live_url else None,
             "archive_url": self.archive_url,
             "rtsp_transport": self.rtsp_transport,
             "text": self.text.to_json() if self.text else None,

@@ -7,6 +7,7 @@ storages, never locations.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Literal
 
 from vexport.config import ArchiveConfig, SourceConfig
 from vexport.errors import FailedPrecondition, NotFound
+from vexport.media.plan import ExportPlan
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,20 @@ class Catalog:
             return self._origins[origin]
         except KeyError:
             raise NotFound(f"unknown origin {origin!r}") from None
+
+    def with_live_urls(self, plan: ExportPlan) -> ExportPlan:
+        """``plan`` with its live sources' URLs from the catalog, credentials included.
+
+        Stored plans keep live URLs without credentials (``SourcePlan.to_json``);
+        an origin no longer configured keeps the stored URL and fails to connect.
+        """
+        sources = []
+        for source in plan.sources:
+            origin = self._origins.get(source.origin)
+            if source.live_url and origin is not None and origin.live_url:
+                source = dataclasses.replace(source, live_url=origin.live_url)
+            sources.append(source)
+        return dataclasses.replace(plan, sources=tuple(sources))
 
     def origins(self) -> list[Origin]:
         return list(self._origins.values())

@@ -442,7 +442,9 @@ class LiveInput:
                         for timed in clock.add(dated, arrived, run):
                             yield from self._delivered(tail.add(timed))
             except (av.FFmpegError, OSError, EOFError) as exc:
-                if not self._closed.is_set() and not isinstance(exc, EOFError):
+                # A pipe cut by a kill (close, time-out) is no news about the input.
+                killed = self._closed.is_set() or self._timed_out
+                if not killed and not isinstance(exc, EOFError):
                     self._stderr_tail.append(redact_text(str(exc), self.url))
             if container is not None and not self._closed.is_set():
                 # The connection ended (or broke): what is complete of it still counts.
