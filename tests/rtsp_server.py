@@ -14,7 +14,8 @@ the tests talk to it over real sockets only.
 - ``RtspServer(mounts, credentials=...)``: a context manager that starts the
   server on a free loopback port and yields itself; ``url(path)`` gives the
   ``rtsp://`` URL of a mount (with credentials if asked), ``events`` the
-  server's log of DESCRIBE/PLAY/drop events.
+  server's log (``DESCRIBE /path``, ``SETUP /path <Transport header>``,
+  ``PLAY /path``, ``DROP /path``) and ``wait_event(prefix)`` waits for one.
 - ``Mount``: one path: its file, codecs, allowed transports, and
   ``drop_after`` seconds after which the server closes the first ``drops``
   connections (a camera that reboots or a link that

@@ -66,7 +66,10 @@ def rtsp(cameras: dict[str, CameraFile]) -> Iterator[RtspServer]:
         for transport in ("tcp", "udp")
     ]
     h264 = cameras["h264_pcmu"]
-    mounts.append(Mount("/drops", h264.path, h264.video, h264.audio, drop_after=2.0, drops=1))
+    mounts += [
+        Mount(f"/drops/{transport}", h264.path, h264.video, h264.audio, (transport,), 2.0)
+        for transport in ("tcp", "udp")
+    ]
     with RtspServer(mounts) as server:
         yield server
 
@@ -194,16 +197,17 @@ def test_live_snapshot_is_a_whole_frame(
     assert started - 0.5 < produced.first_frame.timestamp() <= time.time()
 
 
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
 def test_dropped_connection_continues_in_a_new_file(
-    rtsp: RtspServer, cameras: dict[str, CameraFile], tmp_path: Path
+    rtsp: RtspServer, cameras: dict[str, CameraFile], tmp_path: Path, transport: RtspTransport
 ) -> None:
     # The server closes the first connection 2 s into the clip; the clip goes on after the
     # reconnection until 4 s after its first frame, and the gap is a new file.
     seconds = 4.0
-    plan = live_plan(rtsp.url("/drops"), ContainerFormat.MKV, tmp_path, seconds=seconds,
-                     reconnect_delay_seconds=0.2)  # fmt: skip
+    plan = live_plan(rtsp.url(f"/drops/{transport}"), ContainerFormat.MKV, tmp_path,
+                     seconds=seconds, transport=transport, reconnect_delay_seconds=0.2)  # fmt: skip
     files = run_export(plan, SimpleJobControl())
-    assert rtsp.wait_event("DROP /drops")
+    assert rtsp.wait_event(f"DROP /drops/{transport}")
     assert len(files) == 2
     before, after = files
     camera = cameras["h264_pcmu"]
