@@ -15,9 +15,10 @@ loses its sound; the video is still copied, and the log says what happened:
   a second and a clip's last quarter second of sound would be cut with it; at
   48 kHz that is 60 ms, and 48 kHz is the rate every player decodes.
 
-Packets are converted one at a time as they come: nothing is held back, so
-no packet outlives the demuxer it came from (live connections and archive
-segments close theirs as soon as their packets are out).
+Packets are converted one at a time as they come: no source packet is held
+back, so none outlives the demuxer it came from (live connections and archive
+segments close theirs as soon as their packets are out). What the encoder
+still holds at the end of a run comes out then, on streams of its own.
 """
 
 from __future__ import annotations
@@ -73,15 +74,23 @@ def fit_audio(
             continue
         if converter is None or tp.run != run:
             # A new run is a new demuxer (a live reconnection): a converter of its own.
+            if converter is not None:
+                yield from converter.flush()
             run = tp.run
             converter = (
                 _PcmExpander(tp.stream) if replacement == "pcm_s16le" else _AacEncoder(tp.stream)
             )
         yield from converter.convert(tp)
+    if converter is not None:
+        yield from converter.flush()
 
 
 class _Converter(Protocol):
     def convert(self, tp: TimedPacket) -> Iterator[TimedPacket]: ...
+
+    def flush(self) -> Iterator[TimedPacket]:
+        """What the converter still holds, at the end of a run (its packets are its own)."""
+        ...
 
 
 def _decoder(stream: Any) -> Any:
@@ -166,6 +175,9 @@ class _PcmExpander:
                 run=tp.run,
             )
 
+    def flush(self) -> Iterator[TimedPacket]:
+        return iter(())
+
 
 class _AacEncoder:
     """Audio packets of any decodable codec to AAC-LC packets, timed by the source's clock."""
@@ -182,8 +194,10 @@ class _AacEncoder:
             format=self._encoder.format.name, layout=layout, rate=_AAC_RATE, frame_size=1024
         )
         self._origin: float | None = None
+        self._run = 0
 
     def convert(self, tp: TimedPacket) -> Iterator[TimedPacket]:
+        self._run = tp.run
         if self._origin is None:
             self._origin = tp.wall_pts
         offset = round((tp.wall_pts - self._origin) * self._rate)
@@ -194,6 +208,15 @@ class _AacEncoder:
             for chunk in self._resampler.resample(frame):
                 for packet in self._encoder.encode(chunk):
                     yield self._timed(packet, tp.run)
+
+    def flush(self) -> Iterator[TimedPacket]:
+        if self._origin is None:
+            return
+        for chunk in self._resampler.resample(None):
+            for packet in self._encoder.encode(chunk):
+                yield self._timed(packet, self._run)
+        for packet in self._encoder.encode(None):
+            yield self._timed(packet, self._run)
 
     def _timed(self, packet: Any, run: int) -> TimedPacket:
         assert self._origin is not None
