@@ -7,8 +7,12 @@ BIN := $(VENV)/bin
 PROTO_SRC := $(shell find src/vexport/protos -name '*.proto')
 PROTO_STAMP := src/vexport/protos/.generated
 PYTEST_WORKERS ?= 2
+# Debian packages the tests need: GStreamer's RTSP server (tests/rtsp_server.py), run by
+# Debian's own python3, which has PyGObject; Chromium for the playback tests.
+TEST_DEB_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
+	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad chromium
 
-.PHONY: run demo test lint typecheck check setup proto bench clean
+.PHONY: run demo test test-packages lint typecheck check setup proto bench clean
 
 setup: $(VENV)/.installed $(PROTO_STAMP)
 
@@ -30,8 +34,29 @@ run: setup
 
 demo: run
 
-test: setup
+test: setup test-packages
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -q
+
+# Installs the missing ones when run as root; otherwise says which are missing (the tests
+# that need them are then skipped, naming what is missing).
+test-packages:
+	@missing=""; \
+	for package in $(TEST_DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "ok installed" \
+			|| missing="$$missing $$package"; \
+	done; \
+	if [ -z "$$missing" ]; then \
+		echo "test packages: all present"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "test packages missing:$$missing (no apt-get here: the tests that need them will be skipped)"; \
+	elif [ "$$(id -u)" != "0" ]; then \
+		echo "test packages missing:$$missing (run 'sudo make test-packages'; the tests that need them will be skipped)"; \
+	else \
+		echo "installing test packages:$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+			|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }; \
+	fi
 
 lint: setup
 	$(BIN)/ruff check src tests bench

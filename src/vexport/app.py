@@ -20,6 +20,8 @@ from vexport.api.http.s3dir import s3dir_router
 from vexport.api.http.server import HttpServer
 from vexport.config import Settings
 from vexport.demo import DemoCamera
+from vexport.media.control import SimpleJobControl
+from vexport.media.plan import ExportPlan, ProducedFile
 from vexport.media.runner import run_export
 from vexport.results.local import LocalResultStore
 from vexport.results.s3 import S3ResultStore
@@ -52,7 +54,13 @@ class App:
         cloud = None
         if settings.results.s3_bucket is not None:
             cloud = S3ResultStore(s3.client, settings.results.s3_bucket, settings.results.s3_prefix)
-        export = partial(run_export, ffmpeg=settings.media.ffmpeg, reader=default_reader(s3=s3))
+        reader = default_reader(s3=s3)
+
+        def export(plan: ExportPlan, control: SimpleJobControl) -> list[ProducedFile]:
+            # Live URLs with their credentials come from the catalog, never from the store.
+            plan = catalog.with_live_urls(plan)
+            return run_export(plan, control, ffmpeg=settings.media.ffmpeg, reader=reader)
+
         runner = partial(execute_session, self.store, self.results, export, cloud=cloud)
         for agent in settings.agents:
             self.service.add_executor(

@@ -12,6 +12,7 @@ import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -48,6 +49,8 @@ class SessionsConfig(BaseModel):
     snapshot_wait: Duration = timedelta(seconds=10)
     # Live input: pause before reopening a dropped input.
     reconnect_delay: Duration = timedelta(seconds=1)
+    # Live clip: how long to wait for the input's first packet before failing.
+    live_connect_timeout: Duration = timedelta(seconds=15)
     database_url: str | None = None  # default: sqlite under data_dir
 
 
@@ -66,7 +69,21 @@ class SourceConfig(BaseModel):
     origin: str
     name: str | None = None
     live: str | None = None
+    # RTP of an rtsp:// live URL: interleaved in the RTSP connection (works through NAT
+    # and firewalls) or over UDP (a LAN, lower latency). rtsps:// is always TCP.
+    rtsp_transport: Literal["tcp", "udp"] = "tcp"
     archives: list[ArchiveConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _transport_needs_rtsp(self) -> SourceConfig:
+        if "rtsp_transport" not in self.model_fields_set:
+            return self
+        scheme = urlsplit(self.live).scheme.lower() if self.live else ""
+        if scheme not in ("rtsp", "rtsps"):
+            raise ValueError("rtsp_transport applies to an rtsp:// live URL only")
+        if scheme == "rtsps" and self.rtsp_transport == "udp":
+            raise ValueError("rtsps:// carries RTP in its TLS connection: udp is not possible")
+        return self
 
 
 class DemoConfig(BaseModel):

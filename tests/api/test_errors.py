@@ -99,6 +99,13 @@ def _g711_in_mp4() -> pb.Options:
     return options
 
 
+def _g711_in_mkv() -> pb.Options:
+    options = _clip()
+    options.stream.format = pb.StreamType.MKV
+    options.stream.settings.add().audio_codec = pb.StreamSetting.AC_G711
+    return options
+
+
 def _password() -> pb.Options:
     options = _clip()
     options.stream.settings.add().password = "secret"
@@ -130,6 +137,7 @@ CASES: list[tuple[Callable[[], pb.Options], grpc.StatusCode, str]] = [
     (_exe, S.UNIMPLEMENTED, "stream.format"),
     (_fisheye, S.UNIMPLEMENTED, "fisheye_info"),
     (_g711_in_mp4, S.INVALID_ARGUMENT, "audio_codec"),
+    (_g711_in_mkv, S.INVALID_ARGUMENT, "audio_codec"),
     (_password, S.UNIMPLEMENTED, "password"),
     (_slow_motion, S.INVALID_ARGUMENT, "time_lapse.speed"),
 ]

@@ -93,8 +93,9 @@ def test_smart_cut_plays_in_chromium(
     numbers = [n for _, n in presented]
     assert numbers[0] == first  # before playing: the asked first frame
     assert numbers[-1] == last  # the last frame played
-    # Each frame shown at its own time, in order (a loaded machine may skip some).
+    # Each frame shown at its own time, in order (a loaded machine may skip some, and the
+    # picture drawn from a callback may already be the next one).
     for t, n in presented:
-        assert n == first + round(t / frame), (t, n)
+        assert abs(n - (first + round(t / frame))) <= 1, (t, n)
     assert numbers == sorted(numbers)
     assert len(set(numbers)) >= 0.5 * (last - first + 1)

@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -16,11 +17,12 @@ from tests.media.conftest import assert_consecutive, decoded
 from tests.media_fixtures import FPS
 from vexport.media.clip_writer import ClipRequest, write_clip
 from vexport.media.control import SimpleJobControl
+from vexport.media.packets import TimedPacket
 from vexport.media.plan import ContainerFormat, ExportFailed
 from vexport.media.probe import probe, video_frame_times
 from vexport.media.snapshot import live_snapshot
 from vexport.redact import redact_url
-from vexport.sources.live import LiveInput, ffmpeg_input_args
+from vexport.sources.live import LiveInput, _CompleteFrames, _DecodeTimes, ffmpeg_input_args
 
 PATTERN = "lavfi:testsrc2=size=320x180:rate=25"
 # Frame N carries N in its pixels, so decoded frames tell whether any was lost.
@@ -53,7 +55,20 @@ def test_redact_url() -> None:
 
 
 def test_input_arguments_by_url_form() -> None:
-    assert ffmpeg_input_args("rtsp://cam/1")[0][:2] == ["-rtsp_transport", "tcp"]
+    rtsp_args, rtsp_codec = ffmpeg_input_args("rtsp://cam/1")
+    assert rtsp_args[:2] == ["-rtsp_transport", "tcp"]
+    assert "setts=pts=if(eq(PTS\\,NOPTS)\\,DTS-STARTDTS\\,PTS)" in rtsp_codec
+    assert ffmpeg_input_args("rtsp://cam/1", rtsp_transport="udp")[0][:2] == [
+        "-rtsp_transport",
+        "udp",
+    ]
+    # RTSP over TLS carries RTP in its connection whatever is asked.
+    assert ffmpeg_input_args("rtsps://cam/1", rtsp_transport="udp")[0][:2] == [
+        "-rtsp_transport",
+        "tcp",
+    ]
+    with pytest.raises(ValueError, match="multicast"):
+        ffmpeg_input_args("rtsp://cam/1", rtsp_transport="multicast")  # type: ignore[arg-type]
     assert "-reconnect" in ffmpeg_input_args("https://cdn/live.m3u8")[0]
     file_args, copy = ffmpeg_input_args("file:///video/cam.ts")
     assert "-re" in file_args and "-stream_loop" in file_args and "/video/cam.ts" in file_args
@@ -187,3 +202,74 @@ def test_ffmpeg_binary_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ffmpeg_binary() == "/opt/ffmpeg/bin/ffmpeg"
     monkeypatch.delenv("VEXPORT_FFMPEG")
     assert Path(ffmpeg_binary()).is_file()
+
+
+class _Packet:
+    """What the helpers read of a demuxed packet (times in frames of 1/25 s)."""
+
+    def __init__(self, pts: int, dts: int | None, index: int = 0) -> None:
+        self.pts, self.dts, self.duration = pts, dts, 1
+        self.stream = types.SimpleNamespace(index=index)
+
+
+def test_decode_times_of_a_b_frame_stream_start() -> None:
+    # NUT gives no DTS to the first packets of I0 P2 B1 P4 B3: they get the ones before
+    # the first dated packet, a frame apart, never after their own presentation time.
+    dates = _DecodeTimes()
+    i0, p2, b1 = _Packet(0, None), _Packet(2, None), _Packet(1, 0)
+    audio = _Packet(0, 0, index=1)
+    assert dates.add(i0, 1.0) == []
+    assert dates.add(audio, 1.01) == [(audio, 1.01)]  # other streams are not held
+    assert dates.add(p2, 1.02) == []
+    assert [p for p, _ in dates.add(b1, 1.03)] == [i0, p2, b1]
+    assert (i0.dts, p2.dts, b1.dts) == (-2, -1, 0)
+    p4 = _Packet(4, 1)
+    assert dates.add(p4, 1.04) == [(p4, 1.04)]
+
+
+def _timed(kind: str, pts: float, dts: float) -> TimedPacket:
+    return TimedPacket(
+        packet=None, stream=None, kind=kind, wall_pts=pts * FRAME, wall_dts=dts * FRAME,  # type: ignore[arg-type]
+        duration=FRAME, is_keyframe=False,
+    )  # fmt: skip
+
+
+FRAME = 1 / FPS
+
+
+def test_complete_frames_wait_for_the_frames_shown_before_them() -> None:
+    frames = _CompleteFrames()
+    # Decode order of a B-pyramid: I0 P4 B2 b1 b3, times in frames.
+    i0, p4, b2, b1, b3 = (
+        _timed("video", p, d) for p, d in ((0, -2), (4, -1), (2, 0), (1, 1), (3, 2))
+    )
+    audio = _timed("audio", 0.5, 0.5)
+    assert frames.add(i0) == []  # shown at 0, decoded at -2: frames before it may come
+    assert frames.add(p4) == []
+    assert frames.add(audio) == []  # waits behind the video to keep the interleaving
+    assert frames.add(b2) == [i0]  # nothing still to come is shown before 0
+    assert frames.add(b1) == []
+    assert frames.add(b3) == []
+    # The connection ends here. The next packet would have been decoded at 3 and shown
+    # at 3 or later; 3 and 4 are here, so everything up to 4 is complete.
+    assert frames.flush() == [p4, audio, b2, b1, b3]
+
+
+def test_complete_frames_drop_what_follows_a_frame_that_never_came() -> None:
+    frames = _CompleteFrames()
+    # I0 P4 B2 b1 b3 P8 | B6 b5 b7 never arrive: 5, 6, 7 are missing, so 8 goes too.
+    stream = [(0, -2), (4, -1), (2, 0), (1, 1), (3, 2), (8, 3)]
+    released = [tp for p, d in stream for tp in frames.add(_timed("video", p, d))]
+    late_audio = _timed("audio", 3.5, 3.5)
+    released += frames.add(late_audio)
+    released += frames.flush()
+    assert [round(tp.wall_pts / FRAME) for tp in released if tp.kind == "video"] == [0, 4, 2, 1, 3]
+    assert late_audio in released  # sound is not dropped with the pictures
+
+
+def test_complete_frames_hold_nothing_without_b_frames() -> None:
+    frames = _CompleteFrames()
+    for n in range(5):
+        tp = _timed("video", n, n)
+        assert frames.add(tp) == [tp]
+    assert frames.flush() == []

@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from vexport.config import DEFAULT_AGENT, load_settings
+from vexport.sources.catalog import Catalog
 
 
 def test_no_file_means_embedded_default_with_demo(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,3 +56,48 @@ def test_unknown_keys_and_bad_values_are_refused(tmp_path: Path) -> None:
     config.write_text("[sesions]\nretention = 1\n")
     with pytest.raises(ValidationError, match="sesions"):
         load_settings(config)
+
+
+def test_rtsp_transport_per_source(tmp_path: Path) -> None:
+    config = tmp_path / "vexport.toml"
+    config.write_text(
+        """
+[[sources]]
+origin = "lan"
+live = "rtsp://10.0.0.7/stream1"
+rtsp_transport = "udp"
+
+[[sources]]
+origin = "nat"
+live = "rtsp://camera.example/stream1"
+"""
+    )
+    settings = load_settings(config)
+    catalog = Catalog(settings.sources)
+    assert catalog.get("lan").rtsp_transport == "udp"
+    assert catalog.get("nat").rtsp_transport == "tcp"  # the default: works through NAT
+
+
+@pytest.mark.parametrize(
+    ("live", "transport", "reason"),
+    [
+        ("rtsp://cam/1", "multicast", "rtsp_transport"),
+        ("http://cam/live.m3u8", "udp", "rtsp:// live URL only"),
+        (None, "tcp", "rtsp:// live URL only"),
+        ("rtsps://cam/1", "udp", "TLS"),
+    ],
+)
+def test_rtsp_transport_is_checked(
+    tmp_path: Path, live: str | None, transport: str, reason: str
+) -> None:
+    config = tmp_path / "vexport.toml"
+    live_line = f'live = "{live}"\n' if live else ""
+    config.write_text(f'[[sources]]\norigin = "cam"\n{live_line}rtsp_transport = "{transport}"\n')
+    with pytest.raises(ValidationError, match=reason):
+        load_settings(config)
+
+
+def test_live_connect_timeout(tmp_path: Path) -> None:
+    config = tmp_path / "vexport.toml"
+    config.write_text('[sessions]\nlive_connect_timeout = "4s"\n')
+    assert load_settings(config).sessions.live_connect_timeout == timedelta(seconds=4)

@@ -8,6 +8,10 @@ it is asked for. The numbers are documented in ``docs/api.md``:
   5 CRF points more efficient, so its table is shifted up by 5.
 - MJPEG and MPEG-4 Part 2 have no CRF: a fixed quantiser (``-q:v`` 2..16).
 - Audio: a bitrate per codec; G.711 is 64 kbit/s by definition.
+
+What each container holds is decided here too: for codecs a client asks for
+(``container_holds``) and for the audio a stream copy brings from a camera
+(``copied_audio``; see docs/design/media.md, "G.711").
 """
 
 from __future__ import annotations
@@ -60,13 +64,25 @@ CODEC_NAMES = {
     AudioCodec.G711: "pcm_mulaw",
 }
 
-# Combinations a container cannot hold, or that no common player plays from it.
+# Combinations a container cannot hold, or that no common player plays from it. Matroska
+# has no G.711 codec ID: FFmpeg writes it only through the legacy ACM mapping, below
+# normal compliance, and PyAV's muxer refuses it.
 _UNSUPPORTED: dict[ContainerFormat, set[VideoCodec | AudioCodec]] = {
     ContainerFormat.MP4: {AudioCodec.G711},
     ContainerFormat.MOV: {AudioCodec.OPUS},
-    ContainerFormat.MKV: set(),
+    ContainerFormat.MKV: {AudioCodec.G711},
     ContainerFormat.MPEG_TS: {VideoCodec.MJPEG, AudioCodec.G711},
     ContainerFormat.AVI: {AudioCodec.OPUS},
+}
+
+G711_DECODERS = frozenset({"pcm_mulaw", "pcm_alaw"})
+# Camera audio (by decoder name) a stream copy cannot put into a container as it is, and
+# the encoder that replaces it there: 16-bit PCM where the container has it (G.711 decodes
+# to it sample for sample, nothing lost), else AAC. MOV and AVI hold G.711 as it is.
+_COPIED_AUDIO_REPLACED: dict[ContainerFormat, tuple[frozenset[str], str]] = {
+    ContainerFormat.MKV: (G711_DECODERS, "pcm_s16le"),
+    ContainerFormat.MP4: (G711_DECODERS, "aac"),
+    ContainerFormat.MPEG_TS: (G711_DECODERS, "aac"),
 }
 
 # Seconds between forced keyframes: short enough to split by size and seek well.
@@ -78,6 +94,12 @@ def container_holds(container: ContainerFormat, codec: VideoCodec | AudioCodec) 
     if codec in (VideoCodec.COPY, AudioCodec.COPY, AudioCodec.NONE):
         return True
     return codec not in _UNSUPPORTED.get(container, set())
+
+
+def copied_audio(container: ContainerFormat, decoder: str) -> str | None:
+    """The encoder that replaces source audio ``decoder`` in ``container``; None: copy it."""
+    refused, replacement = _COPIED_AUDIO_REPLACED.get(container, (frozenset(), ""))
+    return replacement if decoder in refused else None
 
 
 def containers_for(codec: VideoCodec | AudioCodec) -> list[str]:

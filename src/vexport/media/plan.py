@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from vexport.media.rendering import Rendering
+from vexport.redact import redact_url
 from vexport.timeutil import format_timestamp, parse_timestamp
 
 if TYPE_CHECKING:
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
     from vexport.media.pdf import PdfLayout
     from vexport.media.privacy import Privacy
     from vexport.media.text import TextOverlay
+
+
+RtspTransport = Literal["tcp", "udp"]
+"""How an ``rtsp://`` live input carries RTP: in the RTSP connection, or over UDP."""
 
 
 class ExportKind(StrEnum):
@@ -88,7 +93,13 @@ class SourcePlan:
 
     ``archive_url`` is set for archive exports (the manifest of the chosen
     storage), ``live_url`` for live ones. ``name`` is a file-name-safe label
-    used for this source's output files.
+    used for this source's output files. ``rtsp_transport`` is the
+    source's configured RTP transport for an ``rtsp://`` live URL.
+
+    The JSON form (what the session store keeps, what a remote worker gets)
+    has the live URL without its credentials: the worker takes the URL from
+    the catalog again (``Catalog.with_live_urls``), so a camera's password
+    never lands in a database row.
     """
 
     origin: str
@@ -97,6 +108,7 @@ class SourcePlan:
     archive_url: str | None = None
     text: TextOverlay | None = None
     privacy: Privacy | None = None
+    rtsp_transport: RtspTransport = "tcp"
     # Copy, smart cut or re-encode, decided once when the export is planned.
     decision: Decision | None = None
 
@@ -104,8 +116,9 @@ class SourcePlan:
         return {
             "origin": self.origin,
             "name": self.name,
-            "live_url": self.live_url,
+            "live_url": redact_url(self.live_url, keep_query=True) if self.live_url else None,
             "archive_url": self.archive_url,
+            "rtsp_transport": self.rtsp_transport,
             "text": self.text.to_json() if self.text else None,
             "privacy": self.privacy.to_json() if self.privacy else None,
             "decision": self.decision.to_json() if self.decision else None,
@@ -122,6 +135,7 @@ class SourcePlan:
             name=data["name"],
             live_url=data.get("live_url"),
             archive_url=data.get("archive_url"),
+            rtsp_transport="udp" if data.get("rtsp_transport") == "udp" else "tcp",
             text=TextOverlay.from_json(data["text"]) if data.get("text") else None,
             privacy=Privacy.from_json(data["privacy"]) if data.get("privacy") else None,
             decision=Decision.from_json(data["decision"]) if data.get("decision") else None,
@@ -145,6 +159,8 @@ class ExportPlan:
     snapshot_wait_seconds: float = 10.0
     # Live input: pause before reopening a dropped input.
     reconnect_delay_seconds: float = 1.0
+    # Live clip: how long to wait for the input's first packet.
+    live_connect_timeout_seconds: float = 15.0
     file_stem: str = "export"
     rendering: Rendering = field(default_factory=Rendering)
     # UTC offset for text that has none of its own (PDF timestamps).
@@ -165,6 +181,7 @@ class ExportPlan:
             "max_file_size": self.max_file_size,
             "snapshot_wait_seconds": self.snapshot_wait_seconds,
             "reconnect_delay_seconds": self.reconnect_delay_seconds,
+            "live_connect_timeout_seconds": self.live_connect_timeout_seconds,
             "file_stem": self.file_stem,
             "rendering": self.rendering.to_json(),
             "timezone_minutes": self.timezone_minutes,
@@ -187,6 +204,7 @@ class ExportPlan:
             max_file_size=data.get("max_file_size", 0),
             snapshot_wait_seconds=data.get("snapshot_wait_seconds", 10.0),
             reconnect_delay_seconds=data.get("reconnect_delay_seconds", 1.0),
+            live_connect_timeout_seconds=data.get("live_connect_timeout_seconds", 15.0),
             file_stem=data.get("file_stem", "export"),
             rendering=Rendering.from_json(data.get("rendering")),
             timezone_minutes=int(data.get("timezone_minutes", 0)),

@@ -24,6 +24,7 @@ from typing import Any
 import av
 
 from vexport.media.archive_source import iter_archive_packets
+from vexport.media.audio_fit import fit_audio
 from vexport.media.clip_writer import (
     CLIP_CONTAINERS,
     ClipRequest,
@@ -63,8 +64,6 @@ from vexport.timeutil import format_timestamp
 
 log = logging.getLogger(__name__)
 
-# How long a live clip waits for its input's first packet (plan.extra can override).
-LIVE_CONNECT_TIMEOUT = 15.0
 # After a live clip's duration, how long to wait for a stalled input before giving up.
 _LIVE_END_GRACE = 5.0
 # How much archive after a snapshot instant to read (the next frame tells how long it shows).
@@ -372,6 +371,7 @@ def _processed(
                 end=request.end,
                 duration=request.duration,
                 pixel_filters=chain,
+                container=plan.container,
             ),
             ffmpeg=ffmpeg,
             workdir=workdir,
@@ -389,13 +389,19 @@ def _processed(
         log.info("%s: %s", source.origin, decision.describe())
         transcoder = Transcoder(
             TranscodeJob(
-                rendering=rendering, end=request.end, duration=request.duration, copy_video=True
+                rendering=rendering,
+                end=request.end,
+                duration=request.duration,
+                copy_video=True,
+                container=plan.container,
             ),
             ffmpeg=ffmpeg,
             workdir=workdir,
         )
         return transcoder.packets(packets), request, None
-    return packets, request, None
+    # Camera audio the container cannot hold as it is (G.711 in MP4) is converted.
+    fitted = fit_audio(packets, container=plan.container, origin=source.origin)
+    return fitted, request, None
 
 
 def _true_times(file: ProducedFile, wall_map: WallMap) -> ProducedFile:
@@ -492,6 +498,7 @@ def _live_input(
         ffmpeg=ffmpeg,
         reconnect_delay=plan.reconnect_delay_seconds,
         first_packet_timeout=first_packet_timeout,
+        rtsp_transport=source.rtsp_transport,
     )
 
 
@@ -524,9 +531,8 @@ def _watch(
 def _live_clip(
     plan: ExportPlan, source: SourcePlan, prefix: str, control: JobControl, ffmpeg: str | None
 ) -> list[ProducedFile]:
-    timeout = float(plan.extra.get("live_connect_timeout_seconds", LIVE_CONNECT_TIMEOUT))
     duration = plan.duration_seconds
-    with _live_input(plan, source, ffmpeg, timeout) as live:
+    with _live_input(plan, source, ffmpeg, plan.live_connect_timeout_seconds) as live:
 
         def deadline() -> float | None:
             if duration is None or live.first_packet_at is None:

@@ -38,10 +38,11 @@ from vexport.media.encoding import (
     CODEC_NAMES,
     KEYFRAME_INTERVAL,
     audio_args,
+    copied_audio,
     video_args,
 )
 from vexport.media.packets import DEFAULT_FRAME_SECONDS, WALL_EPSILON, StreamKind, TimedPacket
-from vexport.media.plan import ExportFailed
+from vexport.media.plan import ContainerFormat, ExportFailed
 from vexport.media.privacy import ColorTags
 from vexport.media.rendering import AudioCodec, Quality, Rendering, TimeLapse, VideoCodec
 from vexport.media.templates import StreamTemplate
@@ -73,7 +74,8 @@ _PROBE_PACKETS = 200
 # Keep feeding this long past the end: B-frames reorder and audio interleaves.
 _END_SLACK = 0.5
 _STDERR_LINES = 40
-# Spacing of the decode times given to packets that arrive without one.
+# Spacing of the decode times given to packets that arrive without one, when the packet
+# after them has no duration to go by.
 _BACKFILL_STEP = 1e-3
 
 
@@ -94,6 +96,8 @@ class TranscodeJob:
     # Only the audio changes: the video is copied, and the clip writer trims it.
     copy_video: bool = False
     x264_preset: str = "veryfast"
+    # The clip's container: source audio it cannot hold (G.711 in MP4) becomes AAC.
+    container: ContainerFormat | None = None
 
 
 @dataclass
@@ -334,6 +338,9 @@ class _RunProcess:
         )
         untouched = not needs_filter and rendering.audio.quality is Quality.NORMAL
         if wanted is AudioCodec.COPY:
+            container = self.job.container
+            if container is not None and copied_audio(container, audio.codec_name):
+                return AudioCodec.AAC  # the container cannot hold the source's codec
             if untouched:
                 return AudioCodec.COPY
             # Decoded audio must be encoded again: keep its codec where we can encode it.
@@ -438,7 +445,8 @@ class _RunProcess:
             return  # nothing came out: the exit code and stderr say why
         with demuxer:
             # The first packets of a stream with B-frames come without a DTS; they
-            # decode before the first packet that has one, so they get DTSs just before it.
+            # decode before the first packet that has one, so they get DTSs just before
+            # it, a frame apart (never after their own presentation time).
             undated: dict[StreamKind, list[TimedPacket]] = {"video": [], "audio": []}
             for packet in demuxer.demux():
                 if packet.pts is None or packet.size == 0:
@@ -448,9 +456,11 @@ class _RunProcess:
                 if packet.dts is None:
                     waiting.append(timed)
                     continue
-                for index, early in enumerate(waiting):
-                    early.wall_dts = timed.wall_dts - (len(waiting) - index) * _BACKFILL_STEP
-                    yield early
+                step = timed.duration or _BACKFILL_STEP
+                dts = timed.wall_dts
+                for early in reversed(waiting):
+                    dts = early.wall_dts = min(dts - step, early.wall_pts)
+                yield from waiting
                 waiting.clear()
                 yield timed
             for waiting in undated.values():

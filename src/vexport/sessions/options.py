@@ -266,6 +266,7 @@ def _source_plan(
         live_url=live_url,
         text=text,
         privacy=privacy,
+        rtsp_transport=origin.rtsp_transport,
     )
 
 

@@ -91,6 +91,9 @@ class SessionService:
             max_file_size=request.max_file_size,
             snapshot_wait_seconds=self.settings.sessions.snapshot_wait.total_seconds(),
             reconnect_delay_seconds=self.settings.sessions.reconnect_delay.total_seconds(),
+            live_connect_timeout_seconds=(
+                self.settings.sessions.live_connect_timeout.total_seconds()
+            ),
             file_stem=request.file_stem,
             rendering=request.rendering,
             pdf=request.pdf,

@@ -7,12 +7,15 @@ storages, never locations.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from vexport.config import ArchiveConfig, SourceConfig
 from vexport.errors import FailedPrecondition, NotFound
+from vexport.media.plan import ExportPlan
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,7 @@ class Origin:
     name: str
     live_url: str | None
     archives: tuple[ArchiveConfig, ...]
+    rtsp_transport: Literal["tcp", "udp"] = "tcp"
 
     def archive(self, storage: str | None) -> ArchiveConfig:
         """The archive named ``storage``, or the first one when none is named."""
@@ -46,6 +50,7 @@ class Catalog:
             name=source.name or safe_name(source.origin),
             live_url=source.live,
             archives=tuple(source.archives),
+            rtsp_transport=source.rtsp_transport,
         )
 
     def get(self, origin: str) -> Origin:
@@ -53,6 +58,20 @@ class Catalog:
             return self._origins[origin]
         except KeyError:
             raise NotFound(f"unknown origin {origin!r}") from None
+
+    def with_live_urls(self, plan: ExportPlan) -> ExportPlan:
+        """``plan`` with its live sources' URLs from the catalog, credentials included.
+
+        Stored plans keep live URLs without credentials (``SourcePlan.to_json``);
+        an origin no longer configured keeps the stored URL and fails to connect.
+        """
+        sources = []
+        for source in plan.sources:
+            origin = self._origins.get(source.origin)
+            if source.live_url and origin is not None and origin.live_url:
+                source = dataclasses.replace(source, live_url=origin.live_url)
+            sources.append(source)
+        return dataclasses.replace(plan, sources=tuple(sources))
 
     def origins(self) -> list[Origin]:
         return list(self._origins.values())

@@ -1,11 +1,13 @@
 """Live inputs as streams of wall-clock-timed packets.
 
 One FFmpeg process per connection does what FFmpeg is good at (RTSP, HLS,
-DASH, SRT, reconnecting HTTP, encoding test patterns) and hands us MPEG-TS on
-a pipe; we demux it in-process with PyAV. A live packet's wall time is its
-arrival: the first packet of a connection is stamped with the time its bytes
-arrived and later ones by their distance in presentation time, so jitter of
-the network does not jitter the timeline.
+DASH, SRT, reconnecting HTTP, encoding test patterns) and hands us NUT on a
+pipe; we demux it in-process with PyAV. NUT rather than MPEG-TS because it
+carries every codec a camera sends (G.711 included) with exact timestamps,
+one packet at a time (see docs/design/media.md, "Live inputs"). A live
+packet's wall time is its arrival: the first packet of a connection is
+stamped with the time its bytes arrived and later ones by their distance in
+presentation time, so jitter of the network does not jitter the timeline.
 
 A dropped connection is reopened after a pause until the consumer stops;
 ``run`` goes up by one each time, so writers know the timeline jumped.
@@ -28,22 +30,36 @@ from urllib.parse import urlsplit
 import av
 
 from vexport.media.ffmpeg import ffmpeg_binary
-from vexport.media.packets import TimedPacket
-from vexport.media.plan import ExportFailed
+from vexport.media.packets import DEFAULT_FRAME_SECONDS, WALL_EPSILON, TimedPacket
+from vexport.media.plan import ExportFailed, RtspTransport
 from vexport.redact import redact_text, redact_url
 
 log = logging.getLogger(__name__)
 
 LAVFI_PREFIX = "lavfi:"
+RTSP_TRANSPORTS: tuple[RtspTransport, ...] = ("tcp", "udp")
 _READ_SIZE = 65536
 _MONITOR_PERIOD = 0.1
 # Read at the native rate from the first frame: FFmpeg's default initial burst (0.5 s)
 # would put the timeline ahead of the clock.
 _REAL_TIME = ["-re", "-readrate_initial_burst", "0"]
+# FFmpeg's RTSP demuxer loses the presentation time of a connection's first frame (its
+# parser finds no byte position to match it to) and its muxers refuse a packet without
+# one. That frame is the first of the session (RTP timestamps count from it, so its time
+# is 0) and FFmpeg dates its decode time ``-delay`` frames before 0: ``DTS - STARTDTS``
+# puts it back at 0. Packets that have a time keep it.
+_RTSP_FIRST_PTS = ["-bsf:v", "setts=pts=if(eq(PTS\\,NOPTS)\\,DTS-STARTDTS\\,PTS)"]
 
 
-def ffmpeg_input_args(url: str) -> tuple[list[str], list[str]]:
-    """Input options and codec options for ``url``: copy what is encoded, encode what is raw."""
+def ffmpeg_input_args(
+    url: str, *, rtsp_transport: RtspTransport = "tcp"
+) -> tuple[list[str], list[str]]:
+    """Input options and codec options for ``url``: copy what is encoded, encode what is raw.
+
+    ``rtsp_transport``: RTP over the RTSP connection (``tcp``, interleaved: works
+    through NAT and firewalls) or over ``udp`` (lower latency on a LAN); only
+    for ``rtsp://`` URLs (``rtsps://`` is always TCP).
+    """
     copy = ["-map", "0:v:0", "-map", "0:a:0?", "-c", "copy"]
     if url.startswith(LAVFI_PREFIX):
         graph = url[len(LAVFI_PREFIX) :]
@@ -64,7 +80,11 @@ def ffmpeg_input_args(url: str) -> tuple[list[str], list[str]]:
         return [*_REAL_TIME, "-f", "lavfi", "-i", graph], encode
     scheme = urlsplit(url).scheme.lower() if "://" in url else ""
     if scheme in ("rtsp", "rtsps"):
-        return ["-rtsp_transport", "tcp", "-timeout", "10000000", "-i", url], copy
+        if rtsp_transport not in RTSP_TRANSPORTS:
+            raise ValueError(f"unknown RTSP transport {rtsp_transport!r}")
+        transport = "tcp" if scheme == "rtsps" else rtsp_transport
+        args = ["-rtsp_transport", transport, "-timeout", "10000000", "-i", url]
+        return args, [*copy, *_RTSP_FIRST_PTS]
     if scheme in ("http", "https"):
         reconnect = ["-reconnect", "1", "-reconnect_streamed", "1", "-reconnect_delay_max", "2"]
         return [*reconnect, "-rw_timeout", "10000000", "-i", url], copy
@@ -88,6 +108,13 @@ class _PipeReader:
         self._offset = 0
         self._reads: collections.deque[tuple[int, float]] = collections.deque()
 
+    @staticmethod
+    def end_of(packet: Any) -> int | None:
+        """The pipe offset just past ``packet``'s data (NUT: ``pos`` is where the data starts)."""
+        if packet.pos is None or packet.pos < 0:
+            return None
+        return int(packet.pos) + int(packet.size)
+
     def read(self, size: int = _READ_SIZE) -> bytes:
         try:
             data = os.read(self._fd, size if size > 0 else _READ_SIZE)
@@ -105,6 +132,98 @@ class _PipeReader:
         while len(self._reads) > 1 and self._reads[0][0] < end_offset:
             self._reads.popleft()
         return self._reads[0][1] if self._reads else time.time()
+
+
+class _DecodeTimes:
+    """Decode times for the first packets of a stream, which NUT cannot give.
+
+    NUT stores presentation times only; its demuxer derives decode times from
+    them by the stream's reorder delay, so with B-frames the first one or two
+    packets (the keyframe among them) come without one. They decode before the
+    first packet that has one: they are held until it comes and dated one frame
+    apart just before it, never after their own presentation time.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[int, list[tuple[Any, float]]] = {}
+
+    def add(self, packet: Any, arrival: float) -> list[tuple[Any, float]]:
+        held = self._held.setdefault(packet.stream.index, [])
+        if packet.dts is None:
+            held.append((packet, arrival))
+            return []
+        if not held:
+            return [(packet, arrival)]
+        step = max(1, int(packet.duration or 0))
+        dts = int(packet.dts)
+        for early, _ in reversed(held):
+            dts = min(dts - step, int(early.pts))
+            early.dts = dts
+        released = [*held, (packet, arrival)]
+        held.clear()
+        return released
+
+
+class _CompleteFrames:
+    """Packets released once no frame shown before them can still be missing.
+
+    A connection that breaks in the middle of a group of pictures with B-frames
+    leaves frames whose neighbours in display order never arrived: the P-frame
+    sent before its B-frames, without them. A player would jump over the hole.
+    Decode times only grow and a frame is never shown before it is decoded, so
+    every frame still to come is shown after the latest decode time seen: a
+    video packet is safe once that time reaches its presentation time. Packets
+    wait (a few frames) in arrival order, audio with them so the streams stay
+    interleaved; when the connection ends, the video packets shown after a
+    frame that never came are dropped with the frames decoded after them (a
+    stream copy cannot keep a frame without the references it needs). Without
+    B-frames nothing waits.
+    """
+
+    def __init__(self) -> None:
+        self._held: collections.deque[TimedPacket] = collections.deque()
+        self._last_video: TimedPacket | None = None
+        self._decoded_until = -math.inf
+
+    def add(self, tp: TimedPacket) -> list[TimedPacket]:
+        self._held.append(tp)
+        if tp.kind == "video":
+            self._last_video = tp
+            self._decoded_until = max(self._decoded_until, tp.wall_dts)
+        return self._release()
+
+    def flush(self) -> list[TimedPacket]:
+        """At the end of the connection: what is complete; incomplete video is dropped."""
+        last = self._last_video
+        if last is not None:
+            # The next packet, had it come, would have been decoded a frame later and shown
+            # then or later: frames are certain up to the first frame time from there on
+            # that no packet here fills.
+            step = last.duration or DEFAULT_FRAME_SECONDS
+            slot = last.wall_dts + step
+            for pts in sorted(tp.wall_pts for tp in self._held if tp.kind == "video"):
+                if pts < slot - step / 2:
+                    continue
+                if pts > slot + step / 2:
+                    break
+                slot = pts + step
+            self._decoded_until = slot - step / 2
+        released = self._release()
+        dropped = sum(1 for tp in self._held if tp.kind == "video")
+        if dropped:
+            log.info("live input ended inside a group of pictures: %d frames dropped", dropped)
+        released += [tp for tp in self._held if tp.kind != "video"]
+        self._held.clear()
+        return released
+
+    def _release(self) -> list[TimedPacket]:
+        released = []
+        held = self._held
+        while held and (
+            held[0].kind != "video" or held[0].wall_pts <= self._decoded_until + WALL_EPSILON
+        ):
+            released.append(held.popleft())
+        return released
 
 
 class _ArrivalClock:
@@ -181,8 +300,10 @@ class LiveInput:
         first_packet_timeout: float = 10.0,
         stall_timeout: float = 10.0,
         settle_seconds: float = 1.0,
+        rtsp_transport: RtspTransport = "tcp",
     ) -> None:
         self.url = url
+        self.rtsp_transport = rtsp_transport
         self.display_url = redact_url(url, keep_query=True)
         self._ffmpeg = ffmpeg_binary(ffmpeg)
         self.reconnect_delay = reconnect_delay
@@ -223,7 +344,7 @@ class LiveInput:
         return self.stderr_tail() or self._last_error
 
     def command(self) -> list[str]:
-        input_args, codec_args = ffmpeg_input_args(self.url)
+        input_args, codec_args = ffmpeg_input_args(self.url, rtsp_transport=self.rtsp_transport)
         return [
             self._ffmpeg,
             "-hide_banner",
@@ -232,9 +353,10 @@ class LiveInput:
             "warning",
             *input_args,
             *codec_args,
+            # One packet at a time, no index at the end (a pipe is never read back).
             "-f",
-            "mpegts",
-            "-muxdelay",
+            "nut",
+            "-write_index",
             "0",
             "-flush_packets",
             "1",
@@ -278,11 +400,11 @@ class LiveInput:
             monitor.join(timeout=2)
 
     def _failure(self) -> str:
-        reason = self.stderr_tail() or self._last_error
-        message = (
-            f"no video from live input {self.display_url} within {self.first_packet_timeout:g} s"
+        reason = self.stderr_tail() or self._last_error or "nothing was received"
+        return (
+            f"no video from live input {self.display_url} within"
+            f" {self.first_packet_timeout:g} s: {reason}"
         )
-        return f"{message}: {reason}" if reason else message
 
     def _connection(self, run: int) -> Iterator[TimedPacket]:
         """One FFmpeg process: its packets until it ends, fails or is killed."""
@@ -296,34 +418,39 @@ class LiveInput:
         stderr_thread.start()
         reader = _PipeReader(proc.stdout)
         container: Any = None
+        tail = _CompleteFrames()
         try:
-            container = av.open(
-                reader,
-                format="mpegts",
-                options={"analyzeduration": "1000000", "probesize": "500000"},
-            )
-            not_before = self._last_wall + 0.001 if self._last_wall is not None else None
-            clock = _ArrivalClock(self.settle_seconds, not_before)
-            for packet in container.demux():
-                if packet.pts is None or packet.dts is None:
-                    continue
-                if packet.stream.type not in ("video", "audio"):
-                    continue
-                end = None
-                if packet.pos is not None:  # where the PES starts; its TS packets follow
-                    end = packet.pos + math.ceil(packet.size / 184) * 188
-                self._last_packet_at = time.monotonic()
-                if self.first_packet_at is None:
-                    self.first_packet_at = time.time()
-                for timed in clock.add(packet, reader.arrival(end), run):
-                    self._last_wall = max(self._last_wall or timed.wall_pts, timed.wall_pts)
-                    yield timed
-            for timed in clock.flush(run):
-                self._last_wall = max(self._last_wall or timed.wall_pts, timed.wall_pts)
-                yield timed
-        except (av.FFmpegError, OSError, EOFError) as exc:
-            if not self._closed.is_set() and not isinstance(exc, EOFError):
-                self._stderr_tail.append(redact_text(str(exc), self.url))
+            try:
+                container = av.open(
+                    reader,
+                    format="nut",
+                    options={"analyzeduration": "1000000", "probesize": "500000"},
+                )
+                not_before = self._last_wall + 0.001 if self._last_wall is not None else None
+                clock = _ArrivalClock(self.settle_seconds, not_before)
+                decode_times = _DecodeTimes()
+                for packet in container.demux():
+                    if packet.pts is None or packet.size == 0:
+                        continue
+                    if packet.stream.type not in ("video", "audio"):
+                        continue
+                    self._last_packet_at = time.monotonic()
+                    if self.first_packet_at is None:
+                        self.first_packet_at = time.time()
+                    arrival = reader.arrival(_PipeReader.end_of(packet))
+                    for dated, arrived in decode_times.add(packet, arrival):
+                        for timed in clock.add(dated, arrived, run):
+                            yield from self._delivered(tail.add(timed))
+            except (av.FFmpegError, OSError, EOFError) as exc:
+                # A pipe cut by a kill (close, time-out) is no news about the input.
+                killed = self._closed.is_set() or self._timed_out
+                if not killed and not isinstance(exc, EOFError):
+                    self._stderr_tail.append(redact_text(str(exc), self.url))
+            if container is not None and not self._closed.is_set():
+                # The connection ended (or broke): what is complete of it still counts.
+                for timed in clock.flush(run):
+                    yield from self._delivered(tail.add(timed))
+                yield from self._delivered(tail.flush())
         finally:
             if container is not None:
                 try:
@@ -334,6 +461,11 @@ class LiveInput:
             stderr_thread.join(timeout=2)
             if self._stderr_tail:
                 self._last_error = self.stderr_tail()
+
+    def _delivered(self, packets: list[TimedPacket]) -> Iterator[TimedPacket]:
+        for timed in packets:
+            self._last_wall = max(self._last_wall or timed.wall_pts, timed.wall_pts)
+            yield timed
 
     def _spawn(self) -> subprocess.Popen[bytes] | None:
         with self._lock:
