@@ -3,17 +3,33 @@
 No file means the embedded default: SQLite and results under ``data_dir``, one
 local agent, and a demo camera, so ``vexport serve`` works with nothing set up.
 Nested values use ``__`` in variable names: ``VEXPORT_SESSIONS__RETENTION=10m``.
+
+Sources, highest first (``docs/configuration.md``): values passed to
+``load_settings`` (command-line options, tests), then ``VEXPORT_*``
+environment variables, then the file, then the defaults. Every section
+refuses keys it does not know, so a typo never silently falls back to a
+default.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from vexport.media.decision import CutMode
@@ -25,7 +41,13 @@ if TYPE_CHECKING:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
-class ServerConfig(BaseModel):
+class Section(BaseModel):
+    """A configuration section: unknown keys are an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerConfig(Section):
     grpc: str = "127.0.0.1:50051"
     http: str = "127.0.0.1:8080"
     data_dir: Path = Path("var")
@@ -33,7 +55,7 @@ class ServerConfig(BaseModel):
     shutdown_grace: Duration = timedelta(seconds=5)
 
 
-class SessionsConfig(BaseModel):
+class SessionsConfig(Section):
     max_running: int = Field(default=5, ge=1)
     # Sessions waiting per agent beyond the running ones; more is RESOURCE_EXHAUSTED.
     max_queued: int = Field(default=100, ge=0)
@@ -51,25 +73,25 @@ class SessionsConfig(BaseModel):
     database_url: str | None = None  # default: sqlite under data_dir
 
 
-class AgentConfig(BaseModel):
+class AgentConfig(Section):
     access_point: str
     max_running: int | None = Field(default=None, ge=1)
     max_queued: int | None = Field(default=None, ge=0)
 
 
-class ArchiveConfig(BaseModel):
+class ArchiveConfig(Section):
     storage: str
     url: str
 
 
-class SourceConfig(BaseModel):
+class SourceConfig(Section):
     origin: str
     name: str | None = None
     live: str | None = None
     archives: list[ArchiveConfig] = Field(default_factory=list)
 
 
-class DemoConfig(BaseModel):
+class DemoConfig(Section):
     """The synthetic camera of the embedded default (``vexport demo`` / plain ``serve``)."""
 
     enabled: bool = False
@@ -82,7 +104,7 @@ class DemoConfig(BaseModel):
     keep: Duration = timedelta(minutes=10)
 
 
-class MediaConfig(BaseModel):
+class MediaConfig(Section):
     ffmpeg: str | None = None
     # How a copy meets a start or end between keyframes: "smart" (re-encode the partial
     # groups of pictures at the ends: exact in every player), "edit_list" (MP4/MOV start at
@@ -95,7 +117,7 @@ class MediaConfig(BaseModel):
     mosaic_cell: float = Field(default=0.05, gt=0, le=0.5)
 
 
-class S3Config(BaseModel):
+class S3Config(Section):
     """How to reach S3 (archives at ``s3://`` URLs, the result store).
 
     Unset values fall back to boto3's defaults: region and credentials from
@@ -125,7 +147,7 @@ class S3Config(BaseModel):
         return self
 
 
-class ResultsConfig(BaseModel):
+class ResultsConfig(Section):
     """Where finished files go besides the local directory (``cloud_export``)."""
 
     # Sessions with cloud_export upload their files to s3://s3_bucket/s3_prefix<session>/<file>.
@@ -151,7 +173,7 @@ class ResultsConfig(BaseModel):
         return value
 
 
-class ExportToS3DirConfig(BaseModel):
+class ExportToS3DirConfig(Section):
     """``POST /export-to-s3dir``: off until at least one caller id is configured."""
 
     # The SessionId values callers authenticate with; none configured: the call is refused.
@@ -169,6 +191,39 @@ class ExportToS3DirConfig(BaseModel):
     retention: Duration = timedelta(hours=24)
     # A failed export answers its error this long; the same request then runs again.
     failure_kept: Duration = timedelta(seconds=30)
+
+
+class JobsConfig(Section):
+    """The job engine: where exports run, and how a dead worker is noticed.
+
+    ``executor = "local"`` runs exports in threads of the serving process (the
+    embedded default). ``"celery"`` publishes them to a Celery queue per agent,
+    served by ``vexport agent`` processes; ``vexport serve`` then runs only the
+    APIs and the timers. See ``docs/design/jobs.md``.
+    """
+
+    executor: Literal["local", "celery"] = "local"
+    # Celery broker (Redis by default; amqp://guest:guest@host// works too).
+    broker_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    # Queue names are this prefix plus the agent's access point.
+    queue_prefix: str = Field(default="vexport.agent.", max_length=100)
+    # This process's name as the owner of the jobs it runs (default: host and data_dir).
+    # Replicas and workers sharing a database must have different names.
+    node: str | None = Field(default=None, min_length=1, max_length=200)
+    # A running job writes its lease (and progress, and reads stop requests) this often.
+    heartbeat_interval: Duration = timedelta(seconds=1)
+    # A job whose lease is this old lost its worker: it is re-run or failed.
+    heartbeat_timeout: Duration = timedelta(seconds=30)
+    # Runs of one job at most (re-runs after a lost worker or a restart); live clips run once.
+    max_attempts: int = Field(default=2, ge=1, le=10)
+    # A queued job no worker took is published again after this (then twice as long, …).
+    republish_after: Duration = timedelta(seconds=15)
+
+    @model_validator(mode="after")
+    def _timeout_above_interval(self) -> JobsConfig:
+        if self.heartbeat_timeout < 3 * self.heartbeat_interval:
+            raise ValueError("heartbeat_timeout must be at least 3 heartbeat_interval")
+        return self
 
 
 DEFAULT_AGENT = "hosts/local/MMExportAgent.1"
@@ -190,6 +245,7 @@ class Settings(BaseSettings):
     media: MediaConfig = Field(default_factory=MediaConfig)
     s3: S3Config = Field(default_factory=S3Config)
     results: ResultsConfig = Field(default_factory=ResultsConfig)
+    jobs: JobsConfig = Field(default_factory=JobsConfig)
 
     @field_validator("agents")
     @classmethod
@@ -218,8 +274,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment wins over the file, the file (passed as init kwargs) over defaults.
-        return (env_settings, init_settings)
+        # Highest first: explicit values, the environment, the file (then the defaults).
+        return (init_settings, env_settings, _FileSource(settings_cls))
 
     @property
     def database_url(self) -> str:
@@ -247,11 +303,25 @@ class Settings(BaseSettings):
         )
 
 
+_FILE_DATA: ContextVar[dict[str, Any]] = ContextVar("vexport_config_file", default={})
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """The TOML file's contents, below the environment and explicit values."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return _FILE_DATA.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_FILE_DATA.get())
+
+
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
-    """Load the TOML file (if any), then environment variables, then ``overrides``.
+    """The settings from ``overrides``, over ``VEXPORT_*`` variables, over the TOML file.
 
     ``VEXPORT_CONFIG`` names the file when ``path`` is not given. With neither,
-    the embedded default is used and the demo camera is switched on.
+    the embedded default is used and the demo camera is switched on (an
+    explicit ``demo.enabled`` anywhere still wins).
     """
     env_path = os.environ.get("VEXPORT_CONFIG")
     file_path = path or (Path(env_path) if env_path else None)
@@ -260,14 +330,9 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         with open(file_path, "rb") as handle:
             data = tomllib.load(handle)
     else:
-        data.setdefault("demo", {}).setdefault("enabled", True)
-    _deep_update(data, overrides)
-    return Settings(**data)
-
-
-def _deep_update(target: dict[str, Any], updates: dict[str, Any]) -> None:
-    for key, value in updates.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            _deep_update(target[key], value)
-        else:
-            target[key] = value
+        data = {"demo": {"enabled": True}}
+    token = _FILE_DATA.set(data)
+    try:
+        return Settings(**overrides)
+    finally:
+        _FILE_DATA.reset(token)
