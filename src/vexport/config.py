@@ -303,17 +303,17 @@ class Settings(BaseSettings):
         )
 
 
-_FILE_DATA: ContextVar[dict[str, Any]] = ContextVar("vexport_config_file", default={})
+_FILE_DATA: ContextVar[dict[str, Any] | None] = ContextVar("vexport_config_file", default=None)
 
 
 class _FileSource(PydanticBaseSettingsSource):
     """The TOML file's contents, below the environment and explicit values."""
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return _FILE_DATA.get().get(field_name), field_name, False
+        return (_FILE_DATA.get() or {}).get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return dict(_FILE_DATA.get())
+        return dict(_FILE_DATA.get() or {})
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:

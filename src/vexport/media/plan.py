@@ -9,77 +9,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from vexport.media.decision import Decision
+from vexport.media.formats import ContainerFormat, ExportFailed, ExportKind
+from vexport.media.pdf import PdfLayout
+from vexport.media.privacy import Privacy
 from vexport.media.rendering import Rendering
+from vexport.media.text import TextOverlay
 from vexport.timeutil import format_timestamp, parse_timestamp
 
-if TYPE_CHECKING:
-    from vexport.media.decision import Decision
-    from vexport.media.pdf import PdfLayout
-    from vexport.media.privacy import Privacy
-    from vexport.media.text import TextOverlay
-
-
-class ExportKind(StrEnum):
-    ARCHIVE_CLIP = "archive_clip"
-    ARCHIVE_SNAPSHOT = "archive_snapshot"
-    LIVE_CLIP = "live_clip"
-    LIVE_SNAPSHOT = "live_snapshot"
-
-    @property
-    def is_live(self) -> bool:
-        return self in (ExportKind.LIVE_CLIP, ExportKind.LIVE_SNAPSHOT)
-
-    @property
-    def is_clip(self) -> bool:
-        return self in (ExportKind.ARCHIVE_CLIP, ExportKind.LIVE_CLIP)
-
-
-class ContainerFormat(StrEnum):
-    """Output file formats; the value is the file extension."""
-
-    MP4 = "mp4"
-    MKV = "mkv"
-    MPEG_TS = "ts"
-    AVI = "avi"
-    MOV = "mov"
-    JPEG = "jpg"
-    PNG = "png"
-    PDF = "pdf"
-
-    @property
-    def mime_type(self) -> str:
-        return _MIME[self]
-
-    @property
-    def muxer(self) -> str:
-        """The libavformat muxer name."""
-        return _MUXER[self]
-
-
-_MIME = {
-    ContainerFormat.MP4: "video/mp4",
-    ContainerFormat.MKV: "video/x-matroska",
-    ContainerFormat.MPEG_TS: "video/mp2t",
-    ContainerFormat.AVI: "video/x-msvideo",
-    ContainerFormat.MOV: "video/quicktime",
-    ContainerFormat.JPEG: "image/jpeg",
-    ContainerFormat.PNG: "image/png",
-    ContainerFormat.PDF: "application/pdf",
-}
-_MUXER = {
-    ContainerFormat.MP4: "mp4",
-    ContainerFormat.MKV: "matroska",
-    ContainerFormat.MPEG_TS: "mpegts",
-    ContainerFormat.AVI: "avi",
-    ContainerFormat.MOV: "mov",
-    ContainerFormat.JPEG: "image2",
-    ContainerFormat.PNG: "image2",
-    ContainerFormat.PDF: "pdf",
-}
+__all__ = [
+    "ContainerFormat",
+    "ExportFailed",
+    "ExportKind",
+    "ExportPlan",
+    "ProducedFile",
+    "SourcePlan",
+]
 
 
 @dataclass(frozen=True)
@@ -113,10 +61,6 @@ class SourcePlan:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SourcePlan:
-        from vexport.media.decision import Decision
-        from vexport.media.privacy import Privacy
-        from vexport.media.text import TextOverlay
-
         return cls(
             origin=data["origin"],
             name=data["name"],
@@ -174,8 +118,6 @@ class ExportPlan:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ExportPlan:
-        from vexport.media.pdf import PdfLayout
-
         return cls(
             kind=ExportKind(data["kind"]),
             sources=tuple(SourcePlan.from_json(s) for s in data["sources"]),
@@ -210,7 +152,3 @@ class ProducedFile:
     mime_type: str
     # What was done to make this file, e.g. "smart cut: 37 of 1500 frames re-encoded".
     processing: str = ""
-
-
-class ExportFailed(Exception):
-    """The export could not produce a usable result; the message says why, for the user."""
