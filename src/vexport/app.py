@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from functools import partial
+from pathlib import Path
 
 from fastapi import APIRouter
 
@@ -20,6 +21,8 @@ from vexport.api.http.s3dir import s3dir_router
 from vexport.api.http.server import HttpServer
 from vexport.config import Settings
 from vexport.demo import DemoCamera
+from vexport.media.control import SimpleJobControl
+from vexport.media.plan import ExportPlan, ProducedFile
 from vexport.media.runner import run_export
 from vexport.results.local import LocalResultStore
 from vexport.results.s3 import S3ResultStore
@@ -52,7 +55,15 @@ class App:
         cloud = None
         if settings.results.s3_bucket is not None:
             cloud = S3ResultStore(s3.client, settings.results.s3_bucket, settings.results.s3_prefix)
-        export = partial(run_export, ffmpeg=settings.media.ffmpeg, reader=default_reader(s3=s3))
+        reader = default_reader(s3=s3)
+
+        def export(
+            plan: ExportPlan, control: SimpleJobControl, workdir: Path
+        ) -> list[ProducedFile]:
+            return run_export(
+                plan, control, workdir=workdir, reader=reader, ffmpeg=settings.media.ffmpeg
+            )
+
         runner = partial(execute_session, self.store, self.results, export, cloud=cloud)
         for agent in settings.agents:
             self.service.add_executor(

@@ -185,11 +185,10 @@ def test_export_from_an_s3_archive(
         kind=ExportKind.ARCHIVE_CLIP,
         sources=(source,),
         container=container,
-        output_dir=tmp_path,
         start=at(2.0),
         end=at(4.0),
     )
-    files = run_export(plan, SimpleJobControl(), reader=default_reader(s3=reader))
+    files = run_export(plan, SimpleJobControl(), workdir=tmp_path, reader=default_reader(s3=reader))
     assert len(files) == 1
     assert files[0].first_frame == frame_time(START, 50)
     numbers = [n for _, n in decoded(files[0].path)]

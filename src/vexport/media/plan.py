@@ -1,7 +1,7 @@
 """Export plans: plain data that says what one export must produce.
 
-The session layer turns validated ``Options`` into a plan; the media layer
-runs it. Keeping the plan free of protobuf and of FFmpeg objects lets both
+The job engine turns a validated export request into a plan; the media
+layer runs it. Keeping the plan free of protobuf and of FFmpeg objects lets both
 sides be tested alone and lets a plan travel to a remote worker as JSON.
 """
 
@@ -36,13 +36,17 @@ class SourcePlan:
 
     ``archive_url`` is set for archive exports (the manifest of the chosen
     storage), ``live_url`` for live ones. ``name`` is a file-name-safe label
-    used for this source's output files.
+    used for this source's output files. ``storage`` names the chosen archive
+    of the origin: a stored plan keeps origin and storage and leaves the URLs
+    out (they may carry credentials), and the worker that runs it fills them
+    in from its own catalog.
     """
 
     origin: str
     name: str
     live_url: str | None = None
     archive_url: str | None = None
+    storage: str | None = None
     text: TextOverlay | None = None
     privacy: Privacy | None = None
     # Copy, smart cut or re-encode, decided once when the export is planned.
@@ -54,6 +58,7 @@ class SourcePlan:
             "name": self.name,
             "live_url": self.live_url,
             "archive_url": self.archive_url,
+            "storage": self.storage,
             "text": self.text.to_json() if self.text else None,
             "privacy": self.privacy.to_json() if self.privacy else None,
             "decision": self.decision.to_json() if self.decision else None,
@@ -66,6 +71,7 @@ class SourcePlan:
             name=data["name"],
             live_url=data.get("live_url"),
             archive_url=data.get("archive_url"),
+            storage=data.get("storage"),
             text=TextOverlay.from_json(data["text"]) if data.get("text") else None,
             privacy=Privacy.from_json(data["privacy"]) if data.get("privacy") else None,
             decision=Decision.from_json(data["decision"]) if data.get("decision") else None,
@@ -77,7 +83,6 @@ class ExportPlan:
     kind: ExportKind
     sources: tuple[SourcePlan, ...]
     container: ContainerFormat
-    output_dir: Path
     # Archive: the requested interval (end only for clips).
     start: datetime | None = None
     end: datetime | None = None
@@ -102,7 +107,6 @@ class ExportPlan:
             "kind": self.kind.value,
             "sources": [s.to_json() for s in self.sources],
             "container": self.container.value,
-            "output_dir": str(self.output_dir),
             "start": format_timestamp(self.start) if self.start else None,
             "end": format_timestamp(self.end) if self.end else None,
             "duration_seconds": self.duration_seconds,
@@ -122,7 +126,6 @@ class ExportPlan:
             kind=ExportKind(data["kind"]),
             sources=tuple(SourcePlan.from_json(s) for s in data["sources"]),
             container=ContainerFormat(data["container"]),
-            output_dir=Path(data["output_dir"]),
             start=parse_timestamp(data["start"]) if data.get("start") else None,
             end=parse_timestamp(data["end"]) if data.get("end") else None,
             duration_seconds=data.get("duration_seconds"),

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,17 @@ _LIVE_END_GRACE = 5.0
 _SNAPSHOT_LOOKAHEAD = timedelta(seconds=1)
 
 
+@dataclass(frozen=True)
+class _Output:
+    """Where one source's files go: the run's work directory and the source's file prefix."""
+
+    directory: Path
+    prefix: str
+
+    def file(self, container: ContainerFormat) -> Path:
+        return self.directory / f"{self.prefix}.{container.value}"
+
+
 class _SourceControl:
     """One source's view of the job: its progress is a share of the whole."""
 
@@ -79,6 +91,10 @@ class _SourceControl:
     def wait_stop(self, timeout: float) -> bool:
         return self._parent.wait_stop(timeout)
 
+    @property
+    def aborted(self) -> bool:
+        return self._parent.aborted
+
     def report_progress(self, fraction: float, last_frame: datetime | None) -> None:
         self._report(self._index, fraction, last_frame)
 
@@ -87,10 +103,17 @@ def run_export(
     plan: ExportPlan,
     control: JobControl,
     *,
+    workdir: Path,
     reader: StorageReader | None = None,
     ffmpeg: str | None = None,
 ) -> list[ProducedFile]:
-    """Produce the files of ``plan``; files of each source in order, sources in plan order."""
+    """Produce the files of ``plan`` in ``workdir``; each source's files in order, sources
+    in plan order.
+
+    ``workdir`` belongs to this run (the job engine makes one per attempt and
+    hands the produced files to its result store afterwards), so the plan
+    names no directory and can run on any worker.
+    """
     if not plan.sources:
         raise ExportFailed("the export names no source")
     if plan.kind.is_clip and plan.container not in CLIP_CONTAINERS:
@@ -98,7 +121,7 @@ def run_export(
     if not plan.kind.is_clip and plan.container not in SNAPSHOT_FORMATS:
         raise ExportFailed(f"{plan.container.value} is not a snapshot format")
     try:
-        plan.output_dir.mkdir(parents=True, exist_ok=True)
+        workdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportFailed(f"cannot create the output directory: {exc.strerror}") from exc
     storage = reader if reader is not None else default_reader()
@@ -117,7 +140,8 @@ def run_export(
     def run_one(index: int) -> list[ProducedFile]:
         source = plan.sources[index]
         source_control = _SourceControl(control, report, index)
-        return _run_source(plan, source, prefixes[index], source_control, storage, ffmpeg)
+        output = _Output(workdir, prefixes[index])
+        return _run_source(plan, source, output, source_control, storage, ffmpeg)
 
     control.report_progress(0.0, None)
     if len(plan.sources) == 1:
@@ -142,19 +166,19 @@ def run_export(
 def _run_source(
     plan: ExportPlan,
     source: SourcePlan,
-    prefix: str,
+    output: _Output,
     control: JobControl,
     reader: StorageReader,
     ffmpeg: str | None,
 ) -> list[ProducedFile]:
     try:
         if plan.kind is ExportKind.ARCHIVE_CLIP:
-            return _archive_clip(plan, source, prefix, control, reader, ffmpeg)
+            return _archive_clip(plan, source, output, control, reader, ffmpeg)
         if plan.kind is ExportKind.ARCHIVE_SNAPSHOT:
-            return [_archive_snapshot(plan, source, prefix, reader, ffmpeg)]
+            return [_archive_snapshot(plan, source, output, reader, ffmpeg)]
         if plan.kind is ExportKind.LIVE_CLIP:
-            return _live_clip(plan, source, prefix, control, ffmpeg)
-        return [_live_snapshot(plan, source, prefix, control, ffmpeg)]
+            return _live_clip(plan, source, output, control, ffmpeg)
+        return [_live_snapshot(plan, source, output, control, ffmpeg)]
     except ExportFailed:
         raise
     except (ArchiveError, StorageError) as exc:
@@ -185,7 +209,7 @@ def _load_index(source: SourcePlan, reader: StorageReader) -> ArchiveIndex:
 def _archive_clip(
     plan: ExportPlan,
     source: SourcePlan,
-    prefix: str,
+    output: _Output,
     control: JobControl,
     reader: StorageReader,
     ffmpeg: str | None,
@@ -213,7 +237,7 @@ def _archive_clip(
         source,
         iter_archive_packets(index, plan.start, plan.end, reader),
         ClipRequest(start=plan.start.timestamp(), end=plan.end.timestamp()),
-        prefix,
+        output,
         control,
         ffmpeg,
     )
@@ -227,7 +251,7 @@ def _write_source_clip(
     source: SourcePlan,
     packets: Iterable[TimedPacket],
     request: ClipRequest,
-    prefix: str,
+    output: _Output,
     control: JobControl,
     ffmpeg: str | None,
 ) -> list[ProducedFile]:
@@ -242,8 +266,8 @@ def _write_source_clip(
             request,
             origin=source.origin,
             container=plan.container,
-            output_dir=plan.output_dir,
-            file_prefix=prefix,
+            output_dir=output.directory,
+            file_prefix=output.prefix,
             max_file_size=plan.max_file_size,
             control=control,
         )
@@ -378,7 +402,7 @@ def _still_chain(plan: ExportPlan, source: SourcePlan) -> PixelChain | None:
 
 
 def _archive_snapshot(
-    plan: ExportPlan, source: SourcePlan, prefix: str, reader: StorageReader, ffmpeg: str | None
+    plan: ExportPlan, source: SourcePlan, output: _Output, reader: StorageReader, ffmpeg: str | None
 ) -> ProducedFile:
     if plan.start is None:
         raise ExportFailed("an archive snapshot needs a time")
@@ -393,7 +417,7 @@ def _archive_snapshot(
             at,
             origin=source.origin,
             container=plan.container,
-            path=plan.output_dir / f"{prefix}.{plan.container.value}",
+            path=output.file(plan.container),
             write=_still_writer(plan, source, ffmpeg),
         )
 
@@ -438,7 +462,7 @@ def _watch(
 
 
 def _live_clip(
-    plan: ExportPlan, source: SourcePlan, prefix: str, control: JobControl, ffmpeg: str | None
+    plan: ExportPlan, source: SourcePlan, output: _Output, control: JobControl, ffmpeg: str | None
 ) -> list[ProducedFile]:
     timeout = float(plan.extra.get("live_connect_timeout_seconds", LIVE_CONNECT_TIMEOUT))
     duration = plan.duration_seconds
@@ -456,7 +480,7 @@ def _live_clip(
                 source,
                 live.packets(),
                 ClipRequest(duration=duration),
-                prefix,
+                output,
                 control,
                 ffmpeg,
             )
@@ -465,7 +489,7 @@ def _live_clip(
 
 
 def _live_snapshot(
-    plan: ExportPlan, source: SourcePlan, prefix: str, control: JobControl, ffmpeg: str | None
+    plan: ExportPlan, source: SourcePlan, output: _Output, control: JobControl, ffmpeg: str | None
 ) -> ProducedFile:
     wait = plan.snapshot_wait_seconds
     failed = ExportFailed(f"no decodable frame from {source.origin} within {wait:g} s")
@@ -477,7 +501,7 @@ def _live_snapshot(
                 live.packets(),
                 origin=source.origin,
                 container=plan.container,
-                path=plan.output_dir / f"{prefix}.{plan.container.value}",
+                path=output.file(plan.container),
                 wait_seconds=wait,
                 write=_still_writer(plan, source, ffmpeg),
             )

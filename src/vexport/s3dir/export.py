@@ -211,14 +211,15 @@ def _export(
             SourcePlan(origin=request.archive_url, name="clip", archive_url=request.archive_url),
         ),
         container=request.container,
-        output_dir=output_dir,
         start=request.start,
         end=request.end,
         file_stem=Path(request.destination_key).stem or "export",
         rendering=Rendering(video=VideoEncoding(codec=codec, quality=quality)),
     )
     try:
-        pieces = run_export(plan, control, reader=reader, ffmpeg=settings.media.ffmpeg)
+        pieces = run_export(
+            plan, control, workdir=output_dir, reader=reader, ffmpeg=settings.media.ffmpeg
+        )
     except ExportFailed as exc:
         raise S3DirError(ErrorCode.EXPORT_FAILED, str(exc)) from None
     if not pieces:

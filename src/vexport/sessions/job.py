@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vexport.media.control import SimpleJobControl
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ExportFunction = Callable[[ExportPlan, SimpleJobControl], list[ProducedFile]]
+ExportFunction = Callable[[ExportPlan, SimpleJobControl, Path], list[ProducedFile]]
 
 _PROGRESS_INTERVAL = 0.5
 
@@ -84,7 +85,7 @@ def execute_session(
     files: list[ResultFile] = []
     error = ""
     try:
-        produced = export(plan, control)
+        produced = export(plan, control, results.session_dir(session_id))
         files = [results.register(session_id, item) for item in produced]
         if not files:
             error = (

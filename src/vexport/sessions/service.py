@@ -84,7 +84,6 @@ class SessionService:
                 request.sources, self.settings.media.mask_fill, self.settings.media.mosaic_cell
             ),
             container=request.container,
-            output_dir=self.results.session_dir(session_id),
             start=request.start,
             end=request.end,
             duration_seconds=request.duration_seconds,
