@@ -36,7 +36,7 @@ from vexport.media.rendering import Rendering, VideoCodec, VideoEncoding  # noqa
 from vexport.media.runner import run_export  # noqa: E402
 from vexport.media.text import TextOverlay  # noqa: E402
 from vexport.sources.archive_index import load_archive_index  # noqa: E402
-from vexport.sources.storage import default_reader  # noqa: E402
+from vexport.storage import default_reader  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 ARCHIVE_SECONDS = 120.0

@@ -26,13 +26,13 @@ from vexport.media.plan import ExportPlan, ProducedFile
 from vexport.media.runner import run_export
 from vexport.results.local import LocalResultStore
 from vexport.results.s3 import S3ResultStore
-from vexport.s3.reader import S3Reader
 from vexport.s3dir.jobs import S3DirJobs
 from vexport.sessions.job import StoreJobControl, execute_session
 from vexport.sessions.service import SessionService
 from vexport.sessions.store import SessionStore
 from vexport.sources.catalog import Catalog
-from vexport.sources.storage import default_reader
+from vexport.storage import default_reader
+from vexport.storage.s3 import S3Reader
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from vexport.media.plan import ContainerFormat, ExportKind, ExportPlan, SourcePl
 from vexport.media.probe import probe
 from vexport.media.runner import run_export
 from vexport.s3.client import S3Endpoint, S3Error
-from vexport.s3.reader import S3Reader
 from vexport.sources.archive_index import ArchiveError, load_archive_index
-from vexport.sources.storage import StorageError, default_reader, resolve_url
+from vexport.storage import StorageError, default_reader, resolve_url
+from vexport.storage.s3 import S3Reader
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -34,7 +34,7 @@ import av
 from vexport.media.packets import WALL_EPSILON, StreamKind, TimedPacket
 from vexport.redact import redact_url
 from vexport.sources.archive_index import GAP_TOLERANCE, ArchiveError, ArchiveIndex, Segment
-from vexport.sources.storage import StorageError, StorageReader
+from vexport.storage import StorageError, StorageReader
 
 __all__ = ["SegmentLoader", "iter_archive_packets", "read_segment_packets"]
 

@@ -51,7 +51,7 @@ from vexport.media.text import add_soft_subtitles, format_wall
 from vexport.media.transcode import TranscodeJob, Transcoder, WallMap
 from vexport.sources.archive_index import ArchiveError, ArchiveIndex, load_archive_index
 from vexport.sources.live import LiveInput
-from vexport.sources.storage import StorageError, StorageReader, default_reader
+from vexport.storage import StorageError, StorageReader, default_reader
 from vexport.timeutil import format_timestamp
 
 log = logging.getLogger(__name__)

@@ -45,12 +45,12 @@ from vexport.media.rendering import Quality, Rendering, VideoCodec, VideoEncodin
 from vexport.media.runner import run_export
 from vexport.media.snapshot import write_image
 from vexport.s3.client import S3Endpoint, S3Error, make_client, shared_client
-from vexport.s3.reader import S3Reader
 from vexport.s3.upload import upload_file
 from vexport.s3dir.errors import ErrorCode, S3DirError
 from vexport.s3dir.request import S3DirRequest
 from vexport.sources.archive_index import ArchiveError, ArchiveIndex, load_archive_index
-from vexport.sources.storage import StorageError
+from vexport.storage import StorageError
+from vexport.storage.s3 import S3Reader
 
 log = logging.getLogger(__name__)
 

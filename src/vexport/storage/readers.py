@@ -2,7 +2,7 @@
 
 A URL's scheme picks the reader: ``file:///abs/path`` and plain absolute paths
 read the local disk, ``http(s)://`` goes through httpx, ``s3://bucket/key``
-through boto3 (``vexport.s3.reader``). More backends plug in by registering a
+through boto3 (``vexport.storage.s3``). More backends plug in by registering a
 reader for their scheme in ``SCHEME_READERS``; everything above this module
 only sees ``StorageReader.read(url) -> bytes``.
 
@@ -13,16 +13,15 @@ end up in logs and in API responses.
 
 from __future__ import annotations
 
-import posixpath
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
 from vexport.redact import redact_url
+from vexport.storage.base import StorageError, StorageReader, is_plain_path, resolve_url
 
 __all__ = [
     "SCHEME_READERS",
@@ -34,73 +33,6 @@ __all__ = [
     "default_reader",
     "resolve_url",
 ]
-
-
-class StorageError(Exception):
-    """A manifest or segment could not be read; message for the user (no secrets)."""
-
-
-class StorageReader(Protocol):
-    def read(self, url: str) -> bytes:
-        """The whole object at ``url``; raises StorageError."""
-        ...
-
-
-def resolve_url(base: str, reference: str) -> str:
-    """Resolve a manifest-relative reference (segment URI) against the manifest URL.
-
-    Plain paths are turned into ``file://`` URLs first so that ``urljoin``
-    treats both kinds alike; an absolute reference (any scheme) wins as is,
-    except where a manifest would send the server somewhere only the server's
-    own credentials reach: ``file:`` only from local manifests, ``s3:`` only
-    from local or S3 ones (a StorageError otherwise).
-    ``s3://`` bases are resolved here: ``urljoin`` does not know the scheme.
-    """
-    scheme = urlsplit(reference).scheme.lower()
-    if scheme in SCHEME_READERS:
-        if scheme == "file" and not _is_local(base):
-            raise StorageError(
-                f"{redact_url(base)}: a remote manifest may not reference local files"
-            )
-        if scheme == "s3" and not (_is_local(base) or urlsplit(base).scheme.lower() == "s3"):
-            raise StorageError(f"{redact_url(base)}: an HTTP manifest may not reference S3")
-        return reference
-    if urlsplit(base).scheme.lower() == "s3":
-        return _resolve_s3(base, reference)
-    if _is_plain_path(base):
-        base = Path(base).resolve().as_uri()
-    return urljoin(base, reference)
-
-
-def _is_plain_path(url: str) -> bool:
-    return url.startswith("/") or urlsplit(url).scheme == ""
-
-
-def _is_local(url: str) -> bool:
-    return _is_plain_path(url) or urlsplit(url).scheme.lower() == "file"
-
-
-def _resolve_s3(base: str, reference: str) -> str:
-    """``reference`` (a URI reference, so percent-encoded) against ``s3://bucket/dir/file``.
-
-    The result stays in the base's bucket: ``/key`` is from the bucket's root,
-    ``..`` cannot climb above it. Keys in ``s3://`` URLs are raw, as in the
-    AWS tools, so the reference's path is decoded; query and fragment go.
-    """
-    bucket, _, key = base[len("s3://") :].partition("/")
-    path = unquote(urlsplit(reference).path)
-    if not path:
-        return base
-    joined = path if path.startswith("/") else posixpath.dirname("/" + key) + "/" + path
-    parts: list[str] = []
-    for segment in joined.split("/"):
-        if segment == "..":
-            if not parts:
-                raise StorageError(f"{redact_url(base)}: reference {reference!r} leaves the bucket")
-            parts.pop()
-        elif segment not in ("", "."):
-            parts.append(segment)
-    return f"s3://{bucket}/" + "/".join(parts)
 
 
 class FileReader:
@@ -117,7 +49,7 @@ class FileReader:
 
     @staticmethod
     def _path(url: str) -> Path:
-        if _is_plain_path(url):
+        if is_plain_path(url):
             path = Path(url)
         else:
             parts = urlsplit(url)
@@ -188,7 +120,7 @@ def _transport_reason(exc: httpx.TransportError) -> str:
 def _s3_reader() -> StorageReader:
     """S3 with boto3's default credentials chain; ``default_reader(s3=...)`` configures it."""
     from vexport.s3.client import S3Endpoint  # lazily: boto3 is slow to import
-    from vexport.s3.reader import S3Reader  # and it imports this module
+    from vexport.storage.s3 import S3Reader
 
     return S3Reader(S3Endpoint())
 
@@ -210,7 +142,7 @@ class DispatchReader:
         self._readers: dict[str, StorageReader] = {}
 
     def read(self, url: str) -> bytes:
-        scheme = "file" if _is_plain_path(url) else urlsplit(url).scheme.lower()
+        scheme = "file" if is_plain_path(url) else urlsplit(url).scheme.lower()
         reader = self._readers.get(scheme)
         if reader is None:
             factory = self._factories.get(scheme)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from vexport.s3.client import S3Endpoint, S3Error, make_client, s3_error, split_s3_url
-from vexport.sources.storage import StorageError
+from vexport.storage.base import StorageError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
