@@ -89,6 +89,8 @@ class SourceConfig(Section):
     name: str | None = None
     live: str | None = None
     archives: list[ArchiveConfig] = Field(default_factory=list)
+    # The export agent that runs this origin's exports unless the request names one.
+    agent: str | None = None
 
 
 class DemoConfig(Section):
@@ -148,13 +150,19 @@ class S3Config(Section):
 
 
 class ResultsConfig(Section):
-    """Where finished files go besides the local directory (``cloud_export``)."""
+    """Where finished files live, and where ``cloud_export`` delivers them."""
+
+    # "local": under data_dir (the embedded default); "s3": in store_bucket, so that any
+    # replica serves any download (scaled out).
+    store: Literal["local", "s3"] = "local"
+    store_bucket: str | None = None
+    store_prefix: str = ""
 
     # Sessions with cloud_export upload their files to s3://s3_bucket/s3_prefix<session>/<file>.
     s3_bucket: str | None = None
     s3_prefix: str = ""
 
-    @field_validator("s3_bucket")
+    @field_validator("s3_bucket", "store_bucket")
     @classmethod
     def _bucket(cls, value: str | None) -> str | None:
         if value is not None:
@@ -163,7 +171,7 @@ class ResultsConfig(Section):
             split_s3_url(f"s3://{value}/k")  # raises ValueError for a bad bucket name
         return value
 
-    @field_validator("s3_prefix")
+    @field_validator("s3_prefix", "store_prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:
         if value:
@@ -171,6 +179,12 @@ class ResultsConfig(Section):
 
             safe_key(value + "x")  # raises ValueError for '..', leading '/', …
         return value
+
+    @model_validator(mode="after")
+    def _store_has_a_bucket(self) -> ResultsConfig:
+        if self.store == "s3" and self.store_bucket is None:
+            raise ValueError('store = "s3" needs store_bucket')
+        return self
 
 
 class ExportToS3DirConfig(Section):
@@ -191,6 +205,21 @@ class ExportToS3DirConfig(Section):
     retention: Duration = timedelta(hours=24)
     # A failed export answers its error this long; the same request then runs again.
     failure_kept: Duration = timedelta(seconds=30)
+    # The key of the requests' fingerprints (hex, 32 bytes or more). Replicas sharing a
+    # database must share it; unset: a key made once in data_dir (one replica).
+    fingerprint_key: SecretStr | None = None
+
+    @field_validator("fingerprint_key")
+    @classmethod
+    def _hex_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                key = bytes.fromhex(value.get_secret_value())
+            except ValueError:
+                raise ValueError("fingerprint_key must be hex") from None
+            if len(key) < 32:
+                raise ValueError("fingerprint_key must be at least 32 bytes (64 hex digits)")
+        return value
 
 
 class JobsConfig(Section):
@@ -264,6 +293,16 @@ class Settings(BaseSettings):
         if len(set(origins)) != len(origins):
             raise ValueError("source origins must be unique")
         return sources
+
+    @model_validator(mode="after")
+    def _pins_name_agents(self) -> Settings:
+        agents = {a.access_point for a in self.agents}
+        for source in self.sources:
+            if source.agent is not None and source.agent not in agents:
+                raise ValueError(
+                    f"source {source.origin!r}: agent {source.agent!r} is not an [[agents]] entry"
+                )
+        return self
 
     @classmethod
     def settings_customise_sources(

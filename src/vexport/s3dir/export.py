@@ -30,7 +30,7 @@ from pathlib import Path
 import av
 
 from vexport.config import Settings
-from vexport.media.control import SimpleJobControl
+from vexport.media.control import JobControl
 from vexport.media.ffmpeg import ffmpeg_binary
 from vexport.media.plan import (
     ContainerFormat,
@@ -74,7 +74,7 @@ def lack_ms(index: ArchiveIndex, request: S3DirRequest) -> int:
 
 
 def run_s3dir_export(
-    request: S3DirRequest, settings: Settings, workdir: Path, control: SimpleJobControl
+    request: S3DirRequest, settings: Settings, workdir: Path, control: JobControl
 ) -> S3DirResult:
     """Run the job in ``workdir`` (removed afterwards); raises ``S3DirError``.
 
@@ -88,7 +88,7 @@ def run_s3dir_export(
 
 
 def _run(
-    request: S3DirRequest, settings: Settings, workdir: Path, control: SimpleJobControl
+    request: S3DirRequest, settings: Settings, workdir: Path, control: JobControl
 ) -> S3DirResult:
     configured = settings.s3_endpoint()
     source = S3Endpoint(
@@ -161,7 +161,7 @@ def _cut(
     settings: Settings,
     reader: S3Reader,
     workdir: Path,
-    control: SimpleJobControl,
+    control: JobControl,
 ) -> tuple[Path, str]:
     """The clip as one file; stream copy unless it cannot start on the asked frame.
 
@@ -203,7 +203,7 @@ def _export(
     settings: Settings,
     reader: S3Reader,
     output_dir: Path,
-    control: SimpleJobControl,
+    control: JobControl,
 ) -> list[ProducedFile]:
     plan = ExportPlan(
         kind=ExportKind.ARCHIVE_CLIP,

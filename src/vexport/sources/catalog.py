@@ -21,6 +21,8 @@ class Origin:
     name: str
     live_url: str | None
     archives: tuple[ArchiveConfig, ...]
+    # The export agent pinned to this origin, if any.
+    agent: str | None = None
 
     def archive(self, storage: str | None) -> ArchiveConfig:
         """The archive named ``storage``, or the first one when none is named."""
@@ -46,6 +48,7 @@ class Catalog:
             name=source.name or safe_name(source.origin),
             live_url=source.live,
             archives=tuple(source.archives),
+            agent=source.agent,
         )
 
     def get(self, origin: str) -> Origin:
@@ -53,6 +56,10 @@ class Catalog:
             return self._origins[origin]
         except KeyError:
             raise NotFound(f"unknown origin {origin!r}") from None
+
+    def pins(self) -> dict[str, str]:
+        """Origin -> agent, for the origins pinned to one."""
+        return {o.origin: o.agent for o in self._origins.values() if o.agent is not None}
 
     def origins(self) -> list[Origin]:
         return list(self._origins.values())

@@ -1,4 +1,4 @@
-"""Validating export ``Options`` into what an export needs.
+"""Validating export ``Options`` into an ``ExportRequest``.
 
 This is the one place that knows which parts of the contract vexport honours.
 Everything else is refused here with the field's path in the message:
@@ -11,20 +11,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from google.protobuf.message import Message
 
+from vexport.api.contract import privacy as privacy_settings
+from vexport.api.contract import text as text_settings
+from vexport.api.contract import values
+from vexport.api.contract.pdf import pdf_layout_from_settings
+from vexport.api.contract.stream import rendering_from_stream_settings
 from vexport.errors import FailedPrecondition, InvalidArgument, NotFound, Unimplemented
-from vexport.media.plan import ContainerFormat, ExportKind, SourcePlan
+from vexport.jobs.requests import ExportRequest
+from vexport.media.formats import ContainerFormat, ExportKind
+from vexport.media.plan import SourcePlan
 from vexport.media.rendering import Rendering
 from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
-from vexport.sessions import privacy_options, text_options
-from vexport.sessions.pdf_options import PdfLayout, pdf_layout_from_settings
-from vexport.sessions.stream_options import rendering_from_stream_settings
 from vexport.sources.catalog import Catalog, Origin
-from vexport.timeutil import TimestampError, parse_timestamp
+
+__all__ = ["MAX_ARCHIVE_SPAN", "MIN_MAX_FILE_SIZE", "export_request"]
 
 # Longest archive clip one session may ask for; longer requests are almost
 # always a client bug (a swapped or mistyped date), and would tie up an agent.
@@ -47,26 +51,9 @@ _SNAPSHOT_FORMATS = {
 }
 
 
-@dataclass(frozen=True)
-class ValidatedRequest:
-    kind: ExportKind
-    sources: tuple[SourcePlan, ...]
-    container: ContainerFormat
-    agent: str
-    start: datetime | None
-    end: datetime | None
-    duration_seconds: float | None
-    max_file_size: int
-    file_stem: str
-    timezone_minutes: int
-    pdf: PdfLayout | None = None
-    rendering: Rendering = field(default_factory=Rendering)
-    cloud_export: bool = False
-
-
-def validate_options(
-    options: pb.Options, catalog: Catalog, agents: list[str], *, cloud_store: bool = False
-) -> ValidatedRequest:
+def export_request(
+    options: pb.Options, catalog: Catalog, agents: Sequence[str], *, cloud_store: bool = False
+) -> ExportRequest:
     """Check ``options`` against the contract and the catalog; raise on the first problem.
 
     ``cloud_store``: whether a result store for ``cloud_export`` is configured.
@@ -128,7 +115,7 @@ def validate_options(
     if max_file_size and not kind.is_clip:
         max_file_size = 0  # one snapshot is one file; the limit has nothing to split
 
-    return ValidatedRequest(
+    return ExportRequest(
         kind=kind,
         sources=sources,
         container=container,
@@ -145,9 +132,9 @@ def validate_options(
     )
 
 
-def _agent(access_point: str, agents: list[str]) -> str:
+def _agent(access_point: str, agents: Sequence[str]) -> str | None:
     if not access_point:
-        return agents[0]
+        return None  # the engine picks: the origin's pinned agent, else the first
     if access_point not in agents:
         raise NotFound(
             f"unknown export agent {access_point!r}",
@@ -160,7 +147,7 @@ def _common_settings(options: pb.Options) -> tuple[str, int]:
     file_stem = "export"
     timezone = 0
     supported = (
-        {"file_name", "timezone"} | text_options.COMMON_SETTINGS | privacy_options.COMMON_SETTINGS
+        {"file_name", "timezone"} | text_settings.COMMON_SETTINGS | privacy_settings.COMMON_SETTINGS
     )
     for index, setting in enumerate(options.settings):
         field = f"session_options.settings[{index}]"
@@ -219,7 +206,7 @@ def _unsupported_output_options(options: pb.Options) -> None:
 
 def _source_settings(settings: list[pb.SourceSetting], field: str) -> None:
     """Refuse per-source settings that no part of vexport reads."""
-    supported = text_options.SOURCE_SETTINGS | privacy_options.SOURCE_SETTINGS
+    supported = text_settings.SOURCE_SETTINGS | privacy_settings.SOURCE_SETTINGS
     for index, setting in enumerate(settings):
         which = setting.WhichOneof("setting")
         if which is None:
@@ -239,12 +226,15 @@ def _source_plan(
     field: str,
     container: ContainerFormat,
     *,
-    archive_url: str | None = None,
-    live_url: str | None = None,
+    storage: str | None = None,
 ) -> SourcePlan:
-    """One source with what is drawn on it: common settings, then its own."""
+    """One source with what is drawn on it: common settings, then its own.
+
+    The plan names the origin and its storage, not their URLs: those stay in
+    the catalog of whichever process runs the export.
+    """
     _source_settings(list(settings), field)
-    text = text_options.text_overlay_from_settings(
+    text = text_settings.text_overlay_from_settings(
         options.settings,
         settings,
         common_field="session_options.settings",
@@ -253,7 +243,7 @@ def _source_plan(
         origin_name=origin.name,
         container=container,
     )
-    privacy = privacy_options.privacy_from_settings(
+    privacy = privacy_settings.privacy_from_settings(
         options.settings,
         settings,
         common_field="session_options.settings",
@@ -262,8 +252,7 @@ def _source_plan(
     return SourcePlan(
         origin=origin.origin,
         name=origin.name,
-        archive_url=archive_url,
-        live_url=live_url,
+        storage=storage,
         text=text,
         privacy=privacy,
     )
@@ -308,7 +297,7 @@ def _archive_sources(
                 origin.archive(storage)  # every named storage must exist
         plans.append(
             _source_plan(
-                options, source.settings, origin, field, container, archive_url=archive_config.url
+                options, source.settings, origin, field, container, storage=archive_config.storage
             )
         )
     return tuple(plans)
@@ -338,11 +327,7 @@ def _live_sources(
         origin = _origin(catalog, source.origin, f"{field}.origin")
         if not origin.live_url:
             raise NotFound(f"origin {origin.origin!r} has no live stream", field=f"{field}.origin")
-        plans.append(
-            _source_plan(
-                options, source.settings, origin, field, container, live_url=origin.live_url
-            )
-        )
+        plans.append(_source_plan(options, source.settings, origin, field, container))
     return tuple(plans)
 
 
@@ -354,10 +339,10 @@ def _origin(catalog: Catalog, origin: str, field: str) -> Origin:
 
 
 def _archive_times(archive: pb.ArchiveMode, kind: ExportKind) -> tuple[datetime, datetime | None]:
-    start = _timestamp(archive.start_timestamp, "session_options.archive.start_timestamp")
+    start = values.timestamp(archive.start_timestamp, "session_options.archive.start_timestamp")
     if kind is ExportKind.ARCHIVE_SNAPSHOT:
         return start, None
-    end = _timestamp(archive.end_timestamp, "session_options.archive.end_timestamp")
+    end = values.timestamp(archive.end_timestamp, "session_options.archive.end_timestamp")
     if end <= start:
         raise InvalidArgument(
             "must be after start_timestamp", field="session_options.archive.end_timestamp"
@@ -368,15 +353,6 @@ def _archive_times(archive: pb.ArchiveMode, kind: ExportKind) -> tuple[datetime,
             field="session_options.archive.end_timestamp",
         )
     return start, end
-
-
-def _timestamp(text: str, field: str) -> datetime:
-    if not text:
-        raise InvalidArgument("is required (YYYYMMDDTHHMMSS[.ffffff] UTC)", field=field)
-    try:
-        return parse_timestamp(text)
-    except TimestampError as exc:
-        raise InvalidArgument(str(exc), field=field) from None
 
 
 def _live_duration(live: pb.LiveMode, kind: ExportKind) -> float | None:

@@ -1,9 +1,9 @@
 """Text settings of export ``Options`` (protobuf) into a ``TextOverlay``.
 
-The lead's options validator calls ``text_overlay_from_settings`` once per
-source with the common and that source's settings; it owns every other
-setting. Every refusal names the field path (``session_options.settings[2]
-.text_color.red``), like the rest of ``sessions/options.py``.
+The options validator (``options.py``) calls ``text_overlay_from_settings``
+once per source with the common and that source's settings; it owns every
+other setting. Every refusal names the field path (``session_options.settings[2]
+.text_color.red``), like the rest of the contract.
 
 Choices the contract leaves open, decided here once:
 
@@ -25,14 +25,13 @@ Choices the contract leaves open, decided here once:
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
+from vexport.api.contract import values
 from vexport.errors import InvalidArgument, Unimplemented
-from vexport.media.plan import ContainerFormat
+from vexport.media.formats import ContainerFormat
 from vexport.media.text import (
     DEFAULT_FONT_SIZE,
     SOFT_SUBTITLE_CODECS,
@@ -67,8 +66,6 @@ SOURCE_SETTINGS = frozenset(
         "horizon_text_align",
     }
 )
-
-_T = TypeVar("_T")
 
 MAX_COMMENT = 1000
 MAX_PATTERN = 2000
@@ -183,7 +180,7 @@ def _read_common(settings: Sequence[pb.CommonSetting], path: str, found: _Collec
         if which not in COMMON_SETTINGS:
             continue
         field = f"{field}.{which}"
-        _once(seen, which, field)
+        values.once(seen, which, field)
         if which == "comment":
             found.comment = _comment(setting.comment, field)
         elif which == "timestamp_format":
@@ -207,7 +204,7 @@ def _read_source(settings: Sequence[pb.SourceSetting], path: str, found: _Collec
         if which not in SOURCE_SETTINGS:
             continue
         field = f"{path}[{index}].{which}"
-        _once(seen, which, field)
+        values.once(seen, which, field)
         if which == "text_place":
             found.place = _place(setting.text_place, field)
         elif which == "text_color":
@@ -217,16 +214,9 @@ def _read_source(settings: Sequence[pb.SourceSetting], path: str, found: _Collec
             box = _color(setting.text_place_color, field)
             found.box_color = box if box.alpha > 0 else None
         elif which == "vertical_text_align":
-            found.valign = _enum(_VALIGN, setting.vertical_text_align, field)
+            found.valign = values.enum_value(_VALIGN, setting.vertical_text_align, field)
         elif which == "horizon_text_align":
-            found.halign = _enum(_HALIGN, setting.horizon_text_align, field)
-
-
-def _once(seen: dict[str, str], which: str, field: str) -> None:
-    """A setting given twice is a client bug; which one wins would be a guess."""
-    if which in seen:
-        raise InvalidArgument(f"'{which}' is already set at {seen[which]}", field=field)
-    seen[which] = field
+            found.halign = values.enum_value(_HALIGN, setting.horizon_text_align, field)
 
 
 def _method(found: _Collected) -> tuple[bool, bool, str]:
@@ -317,29 +307,14 @@ def _timestamp_format(fmt: str, field: str) -> str:
     return fmt
 
 
-def _unit(value: float, field: str) -> float:
-    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise InvalidArgument(f"{value} must be in [0, 1]", field=field)
-    return float(value)
+def _place(view: pb.ViewArea, field: str) -> Place:
+    box = values.area(view, field)
+    return Place(box.left, box.top, box.right, box.bottom)
 
 
-def _place(area: pb.ViewArea, field: str) -> Place:
-    left, top = _unit(area.left, f"{field}.left"), _unit(area.top, f"{field}.top")
-    right, bottom = _unit(area.right, f"{field}.right"), _unit(area.bottom, f"{field}.bottom")
-    if right <= left:
-        raise InvalidArgument("right must be greater than left", field=f"{field}.right")
-    if bottom <= top:
-        raise InvalidArgument("bottom must be greater than top", field=f"{field}.bottom")
-    return Place(left, top, right, bottom)
-
-
-def _color(color: pb.ColorInfo, field: str) -> Rgba:
-    return Rgba(
-        _unit(color.red, f"{field}.red"),
-        _unit(color.green, f"{field}.green"),
-        _unit(color.blue, f"{field}.blue"),
-        _unit(color.alpha, f"{field}.alpha"),
-    )
+def _color(info: pb.ColorInfo, field: str) -> Rgba:
+    checked = values.colour(info, field)
+    return Rgba(checked.red, checked.green, checked.blue, checked.alpha)
 
 
 def _text_color(color: pb.ColorInfo, field: str) -> Rgba:
@@ -348,25 +323,5 @@ def _text_color(color: pb.ColorInfo, field: str) -> Rgba:
 
 
 def _font(font: pb.FontInfo, field: str) -> tuple[float, int]:
-    # font.face is a preference, not a requirement: clients of the original API send
-    # their platform's face ("Arial") with every request. Refusing it would break them,
-    # and system fonts are never used, so the shipped DejaVu Sans draws every face.
-    size = font.size
-    if not (math.isfinite(size) and 0 <= size <= MAX_FONT_SIZE):
-        raise InvalidArgument(
-            f"{size} must be in (0, {MAX_FONT_SIZE:g}] (pixels at 1080 lines), "
-            "or 0 for the default",
-            field=f"{field}.size",
-        )
-    if font.style & ~3:
-        raise InvalidArgument(
-            f"{font.style} is not a style: a bitmask of bold (1) and italic (2)",
-            field=f"{field}.style",
-        )
-    return float(size) or DEFAULT_FONT_SIZE, font.style
-
-
-def _enum(table: dict[int, _T], value: int, field: str) -> _T:
-    if value not in table:
-        raise InvalidArgument(f"{value} is not a known value", field=field)
-    return table[value]
+    checked = values.font(font, field, max_size=MAX_FONT_SIZE, size_unit="pixels at 1080 lines")
+    return checked.size or DEFAULT_FONT_SIZE, checked.style

@@ -1,6 +1,6 @@
 """Privacy and framing settings of export ``Options`` (protobuf) into ``Privacy``.
 
-``sessions/options.py`` calls ``privacy_from_settings`` once per source with
+``options.py`` calls ``privacy_from_settings`` once per source with
 the common and that source's settings. Every refusal names the field path
 (``session_options.archive.sources[0].settings[1].mask_space.space[0].points``).
 
@@ -15,17 +15,16 @@ Choices the contract leaves open, decided here once:
 - ``crop_area`` is applied after the masks (masks are drawn in the camera's
   coordinates), whether or not masks are applied.
 - The fill (mosaic or a colour) is the operator's choice, not the client's:
-  ``[media] mask_fill`` in the configuration, set by ``with_configured_fill``.
+  ``[media] mask_fill`` in the configuration, set when the job is planned
+  (``vexport.jobs.planning``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from collections.abc import Sequence
 
+from vexport.api.contract import values
 from vexport.errors import InvalidArgument
-from vexport.media.plan import SourcePlan
 from vexport.media.privacy import Area, Point, Privacy
 from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
 
@@ -51,7 +50,7 @@ def privacy_from_settings(
         if which not in COMMON_SETTINGS:
             continue
         field = f"{common_field}[{index}].{which}"
-        _once(seen, which, field)
+        values.once(seen, which, field)
         if which == "apply_mask":
             apply_mask = setting.apply_mask
         else:
@@ -63,7 +62,7 @@ def privacy_from_settings(
         kind = source_setting.WhichOneof("setting")
         field = f"{source_field}[{index}].{kind}"
         if kind == "crop_area":
-            _once(seen, kind, field)
+            values.once(seen, kind, field)
             crop = _area(source_setting.crop_area, field)
         elif kind == "mask_space":
             for number, polygon in enumerate(source_setting.mask_space.space):
@@ -77,43 +76,9 @@ def privacy_from_settings(
     return Privacy(masks=masks, invert=invert and bool(masks), crop=crop)
 
 
-def with_configured_fill(
-    sources: Sequence[SourcePlan], fill: str, mosaic_cell: float
-) -> tuple[SourcePlan, ...]:
-    """The sources with the operator's mask fill (``[media] mask_fill``, ``mosaic_cell``)."""
-    return tuple(
-        dataclasses.replace(
-            source,
-            privacy=dataclasses.replace(source.privacy, fill=fill, mosaic_cell=mosaic_cell),
-        )
-        if source.privacy is not None
-        else source
-        for source in sources
-    )
-
-
-def _once(seen: dict[str, str], which: str, field: str) -> None:
-    if which in seen:
-        raise InvalidArgument(f"'{which}' is already set at {seen[which]}", field=field)
-    seen[which] = field
-
-
-def _unit(value: float, field: str) -> float:
-    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise InvalidArgument(f"{value:g} is outside 0..1 (normalised coordinates)", field=field)
-    return float(value)
-
-
-def _area(area: pb.ViewArea, field: str) -> Area:
-    left, top = _unit(area.left, f"{field}.left"), _unit(area.top, f"{field}.top")
-    right, bottom = _unit(area.right, f"{field}.right"), _unit(area.bottom, f"{field}.bottom")
-    if right <= left or bottom <= top:
-        raise InvalidArgument(
-            f"the area has no size (left {left:g}, top {top:g}, right {right:g}, "
-            f"bottom {bottom:g}); right must exceed left and bottom exceed top",
-            field=field,
-        )
-    return Area(left, top, right, bottom)
+def _area(view: pb.ViewArea, field: str) -> Area:
+    box = values.area(view, field)
+    return Area(box.left, box.top, box.right, box.bottom)
 
 
 def _polygon(polygon: pb.SimplePolygon, field: str) -> tuple[Point, ...]:
@@ -126,7 +91,7 @@ def _polygon(polygon: pb.SimplePolygon, field: str) -> tuple[Point, ...]:
     if len(points) > MAX_POINTS:
         raise InvalidArgument(f"at most {MAX_POINTS} points per polygon", field=f"{field}.points")
     result = tuple(
-        (_unit(p.x, f"{field}.points[{i}].x"), _unit(p.y, f"{field}.points[{i}].y"))
+        (values.unit(p.x, f"{field}.points[{i}].x"), values.unit(p.y, f"{field}.points[{i}].y"))
         for i, p in enumerate(points)
     )
     # Shoelace: a polygon whose points are all on one line covers nothing.
