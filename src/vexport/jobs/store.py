@@ -2,7 +2,9 @@
 
 Every method is one short transaction. State changes are compare-and-set
 updates (``WHERE state IN (...)``, and ``AND owner = ...`` for a worker's
-own writes), which both databases make atomic, so racing writers (two
+own writes), always the transaction's first statement, which both databases
+make atomic (on SQLite a transaction that reads before it writes could act
+on what it read after another writer changed it), so racing writers (two
 workers taking one job, a worker finishing while a client destroys, the
 sweeper failing a job whose worker came back) cannot both win or move a job
 backwards. Nothing here is cached: every process sees the same rows.
@@ -239,45 +241,50 @@ class JobStore:
     ) -> bool:
         """Move an active job to S_COMPLETED with its files, atomically; False if it was not
         active any more (or, with ``owner``, no longer that owner's)."""
+        values: dict[str, Any] = {
+            "state": int(JobState.COMPLETED),
+            "succeeded": succeeded,
+            "error": error,
+            "completed_at": now,
+            "last_access_at": now,
+            "lease_expires_at": None,
+        }
+        if succeeded:
+            values["progress"] = 1.0
+        if last_frame is not None:
+            values["last_frame"] = last_frame
+        if processing is not None:
+            values["processing"] = processing
+        if outcome is not None:
+            values["outcome"] = outcome
+        conditions = [JobRow.id == job_id, JobRow.state.in_([int(s) for s in from_states])]
+        if owner is not None:
+            conditions.append(JobRow.owner == owner)
         with self._tx() as orm:
-            query = (
-                select(JobRow)
-                .where(JobRow.id == job_id, JobRow.state.in_([int(s) for s in from_states]))
-                .with_for_update()
-            )
-            if owner is not None:
-                query = query.where(JobRow.owner == owner)
-            row = orm.scalar(query)
-            if row is None:
+            # The compare-and-set comes first: it takes the write lock (SQLite) or the
+            # row lock (PostgreSQL) before anything else is read or written.
+            done = orm.execute(
+                update(JobRow).where(*conditions).values(**values).returning(JobRow.seq)
+            ).first()
+            if done is None:
                 return False
-            row.state = int(JobState.COMPLETED)
-            row.succeeded = succeeded
-            row.error = error
-            row.progress = 1.0 if succeeded else row.progress
-            row.completed_at = now
-            row.last_access_at = now
-            row.lease_expires_at = None
-            if last_frame is not None:
-                row.last_frame = last_frame
-            if processing is not None:
-                row.processing = processing
-            if outcome is not None:
-                row.outcome = outcome
-            row.files = [
-                FileRow(
-                    position=index,
-                    file_id=f.file_id,
-                    origin=f.origin,
-                    size=f.size,
-                    first_frame=f.first_frame,
-                    last_frame=f.last_frame,
-                    mime_type=f.mime_type,
-                    sha256=f.sha256,
-                    cloud_id=f.cloud_id,
-                    storage_key=f.key,
+            orm.execute(delete(FileRow).where(FileRow.job_seq == done.seq))
+            for index, f in enumerate(files):
+                orm.add(
+                    FileRow(
+                        job_seq=done.seq,
+                        position=index,
+                        file_id=f.file_id,
+                        origin=f.origin,
+                        size=f.size,
+                        first_frame=f.first_frame,
+                        last_frame=f.last_frame,
+                        mime_type=f.mime_type,
+                        sha256=f.sha256,
+                        cloud_id=f.cloud_id,
+                        storage_key=f.key,
+                    )
                 )
-                for index, f in enumerate(files)
-            ]
             return True
 
     def requeue(self, job_id: str, *, owner: str) -> bool:
@@ -316,20 +323,18 @@ class JobStore:
 
     def mark_removed(self, job_id: str, now: datetime) -> bool:
         with self._tx() as orm:
-            row = orm.scalar(
-                select(JobRow)
+            done = orm.execute(
+                update(JobRow)
                 .where(
                     JobRow.id == job_id,
                     JobRow.state.in_([int(s) for s in sources_of(JobState.REMOVED)]),
                 )
-                .with_for_update()
-            )
-            if row is None:
+                .values(state=int(JobState.REMOVED), removed_at=now, stop_requested=True)
+                .returning(JobRow.seq)
+            ).first()
+            if done is None:
                 return False
-            row.state = int(JobState.REMOVED)
-            row.removed_at = now
-            row.stop_requested = True
-            row.files = []
+            orm.execute(delete(FileRow).where(FileRow.job_seq == done.seq))
             return True
 
     def delete(self, job_ids: Iterable[str]) -> None:
