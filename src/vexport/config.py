@@ -32,7 +32,6 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from vexport.media.decision import CutMode
 from vexport.timeutil import parse_duration
 
 if TYPE_CHECKING:
@@ -112,7 +111,7 @@ class MediaConfig(Section):
     # groups of pictures at the ends: exact in every player), "edit_list" (MP4/MOV start at
     # the keyframe before, trimmed by an edit list; others as smart), "keyframe" (never
     # re-encode for a cut). See docs/design/smart-cut.md.
-    cut: CutMode = CutMode.SMART
+    cut: Literal["smart", "edit_list", "keyframe"] = "smart"  # media.decision.CutMode
     # Privacy masks: "mosaic" (pixelation) or a solid colour "#RRGGBB".
     mask_fill: str = Field(default="mosaic", pattern=r"^(mosaic|#[0-9A-Fa-f]{6})$")
     # Mosaic cell size, as a fraction of the frame's shorter side.
