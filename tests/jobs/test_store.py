@@ -175,17 +175,17 @@ def test_counts_and_the_due_queries(store: JobStore) -> None:
     assert store.count_by_state("agent") == {JobState.NONE: 1, JobState.RUNNING: 1}
     assert [d.id for d in store.leases_expired(now=NOW + timedelta(seconds=6))] == ["running"]
     assert [d.id for d in store.owned_by("w")] == ["running"]
-    due = store.publish_due(agents=["agent"], now=NOW, base_seconds=10)
-    assert [d.id for d in due] == ["queued"]
-    store.mark_published(["queued"], NOW)
-    assert (
-        store.publish_due(agents=["agent"], now=NOW + timedelta(seconds=9), base_seconds=10) == []
-    )
-    assert store.publish_due(agents=["agent"], now=NOW + timedelta(seconds=11), base_seconds=10)
-    store.mark_published(["queued"], NOW + timedelta(seconds=11))  # second time: wait doubles
-    assert (
-        store.publish_due(agents=["agent"], now=NOW + timedelta(seconds=30), base_seconds=10) == []
-    )
+
+    def due(seconds: float) -> list[str]:
+        at = NOW + timedelta(seconds=seconds)
+        return [d.id for d in store.publish_due(agents=["agent"], now=at, base_seconds=10)]
+
+    assert due(9) == []  # handed over when it was added
+    assert due(11) == ["queued"]
+    store.mark_published(["queued"], NOW + timedelta(seconds=11))  # then the wait doubles
+    assert due(30) == [] and due(32) == ["queued"]
+    store.mark_unpublished("queued")
+    assert due(12) == ["queued"]
     assert [d.id for d in store.queued_for_other_agents(["another"])] == ["queued"]
 
 

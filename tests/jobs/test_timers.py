@@ -203,7 +203,7 @@ def test_queued_jobs_are_published_again_with_a_growing_wait(
     replica.executor.broken = False
     replica.sweeper.tick()
     assert replica.executor.submitted == [job_id]
-    for seconds, expected in ((14, 1), (2, 2), (29, 2), (2, 3)):
+    for seconds, expected in ((14, 1), (17, 2), (59, 2), (2, 3)):
         clock.advance(seconds=seconds)
         replica.sweeper.tick()
         assert len(replica.executor.submitted) == expected, seconds

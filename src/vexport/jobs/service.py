@@ -109,6 +109,7 @@ class JobService:
         except Exception as exc:  # the broker is away: the job waits in the store
             log.warning("job %s: handing it to %s failed (%s); the timers will retry",
                         job_id, agent, type(exc).__name__)  # fmt: skip
+            self.store.mark_unpublished(job_id)
             return False
         self.store.mark_published([job_id], self.clock())
         return True

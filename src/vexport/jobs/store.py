@@ -128,6 +128,9 @@ class JobStore:
                     lease_expires_at=job.lease_expires_at,
                     fingerprint=job.fingerprint,
                     last_poll_at=job.created_at,
+                    # Handed to its executor right after this insert; the timers retry only
+                    # after republish_after, so the first hand-over is not doubled.
+                    published_at=job.created_at,
                     outcome={},
                 )
                 orm.add(row)
@@ -372,6 +375,11 @@ class JobStore:
                     statement, [{"job_id": key, "at": at} for key, at in touches.items()]
                 )
 
+    def mark_unpublished(self, job_id: str) -> None:
+        """The hand-over failed: the timers try again on their next pass."""
+        with self._tx() as orm:
+            orm.execute(update(JobRow).where(JobRow.id == job_id).values(published_at=None))
+
     def mark_published(self, job_ids: Iterable[str], now: datetime) -> None:
         ids = list(job_ids)
         if not ids:
@@ -443,7 +451,7 @@ class JobStore:
     ) -> list[Due]:
         """Queued, unclaimed jobs of ``agents`` never published or not for a while.
 
-        The wait doubles with every publication (up to 32 times the base), so
+        The wait doubles with every re-publication (up to 32 times the base), so
         a job waiting behind busy workers is not re-sent every few seconds,
         while one whose message the broker lost goes out again soon.
         """
@@ -470,7 +478,7 @@ class JobStore:
         due = []
         for row in rows:
             if row.published_at is not None:
-                wait = base_seconds * 2 ** min(max(row.publishes - 1, 0), 5)
+                wait = base_seconds * 2 ** min(row.publishes, 5)
                 if (now - row.published_at).total_seconds() < wait:
                     continue
             due.append(_due(row))
