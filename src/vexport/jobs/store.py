@@ -45,6 +45,28 @@ from vexport.jobs.tables import FileRow, JobRow, LeaseRow
 
 __all__ = ["DuplicateJob", "JobStore", "NewJob"]
 
+_JOBS = JobRow.__table__
+_FILES = FileRow.__table__
+_FILE_COLUMNS = [
+    column.label(f"f_{column.name}") for column in _FILES.c if column.name not in ("pk", "job_seq")
+]
+_WITH_FILES = select(*_JOBS.c, *_FILE_COLUMNS).select_from(_JOBS.outerjoin(_FILES))
+_OLDEST_FIRST = (_JOBS.c.seq, _FILES.c.position)
+_BY_ID = _WITH_FILES.where(_JOBS.c.id == bindparam("key")).order_by(*_OLDEST_FIRST)
+_BY_FINGERPRINT = _WITH_FILES.where(_JOBS.c.fingerprint == bindparam("key")).order_by(
+    *_OLDEST_FIRST
+)
+_BY_KIND = _WITH_FILES.where(_JOBS.c.kind == bindparam("key")).order_by(*_OLDEST_FIRST)
+_LISTED = select(_JOBS.c.seq).where(_JOBS.c.listed).order_by(_JOBS.c.seq.desc())
+_FIRST_PAGE = _WITH_FILES.where(
+    _JOBS.c.seq.in_(_LISTED.limit(bindparam("limit")).scalar_subquery())
+).order_by(_JOBS.c.seq.desc(), _FILES.c.position)
+_NEXT_PAGE = _WITH_FILES.where(
+    _JOBS.c.seq.in_(
+        _LISTED.where(_JOBS.c.seq < bindparam("before")).limit(bindparam("limit")).scalar_subquery()
+    )
+).order_by(_JOBS.c.seq.desc(), _FILES.c.position)
+
 
 @dataclass(frozen=True)
 class NewJob:
@@ -143,27 +165,37 @@ class JobStore:
             raise DuplicateJob(existing) from None
 
     def get(self, job_id: str) -> Job | None:
-        with self._tx() as orm:
-            row = orm.scalar(select(JobRow).where(JobRow.id == job_id))
-            return _job(row) if row else None
+        jobs = self._read(_BY_ID, {"key": job_id})
+        return jobs[0] if jobs else None
 
     def get_by_fingerprint(self, fingerprint: str) -> Job | None:
-        with self._tx() as orm:
-            row = orm.scalar(select(JobRow).where(JobRow.fingerprint == fingerprint))
-            return _job(row) if row else None
+        jobs = self._read(_BY_FINGERPRINT, {"key": fingerprint})
+        return jobs[0] if jobs else None
 
     def jobs_of_kind(self, kind: JobKind) -> list[Job]:
-        with self._tx() as orm:
-            query = select(JobRow).where(JobRow.kind == kind.value).order_by(JobRow.seq)
-            return [_job(row) for row in orm.scalars(query)]
+        return self._read(_BY_KIND, {"key": kind.value})
 
     def page(self, *, before_seq: int | None, limit: int) -> list[Job]:
         """Listed jobs newest first, keyset-paged on ``seq`` so new ones never shift a page."""
-        with self._tx() as orm:
-            query = select(JobRow).where(JobRow.listed).order_by(JobRow.seq.desc()).limit(limit)
-            if before_seq is not None:
-                query = query.where(JobRow.seq < before_seq)
-            return [_job(row) for row in orm.scalars(query)]
+        if before_seq is None:
+            return self._read(_FIRST_PAGE, {"limit": limit})
+        return self._read(_NEXT_PAGE, {"limit": limit, "before": before_seq})
+
+    def _read(self, statement: Any, parameters: dict[str, Any]) -> list[Job]:
+        """Jobs and their files in one prepared Core query: the read path of every poll.
+
+        The statements are built once (building one costs more than running it),
+        and read without the ORM, which would build and track objects for a
+        read that changes nothing.
+        """
+        jobs: list[Job] = []
+        with self.engine.connect() as connection:
+            for row in connection.execute(statement, parameters).mappings():
+                if not jobs or jobs[-1].seq != row["seq"]:
+                    jobs.append(_job_of(row))
+                if row["f_file_id"] is not None:
+                    jobs[-1].files.append(_file(row))
+        return jobs
 
     def count_by_state(self, agent: str) -> dict[JobState, int]:
         """How many of ``agent``'s jobs are queued and running."""
@@ -394,8 +426,11 @@ class JobStore:
     # -- what the timers look for ---------------------------------------------
 
     def watchdog_due(self, *, live_before: datetime, other_before: datetime) -> list[Due]:
-        """Active sessions nobody polled since the cutoff of their kind, not yet stopping."""
-        last_sign = func.coalesce(JobRow.last_poll_at, JobRow.created_at)
+        """Active sessions nobody polled since the cutoff of their kind, not yet stopping.
+
+        (``last_poll_at`` starts at the creation time, so it is never empty.)
+        """
+        last_sign = JobRow.last_poll_at
         live = JobRow.kind == JobKind.LIVE_CLIP.value
         return self._due(
             JobRow.listed,
@@ -405,10 +440,12 @@ class JobStore:
         )
 
     def retention_due(self, *, before: datetime) -> list[Due]:
-        """Completed sessions not polled or downloaded since ``before``."""
-        last_access = func.coalesce(JobRow.last_access_at, JobRow.completed_at)
+        """Completed sessions not polled or downloaded since ``before`` (``last_access_at``
+        starts at the completion time)."""
         return self._due(
-            JobRow.listed, JobRow.state == int(JobState.COMPLETED), last_access < before
+            JobRow.listed,
+            JobRow.state == int(JobState.COMPLETED),
+            JobRow.last_access_at < before,
         )
 
     def answers_due(self, *, succeeded_before: datetime, failed_before: datetime) -> list[Due]:
@@ -547,6 +584,52 @@ def _due(row: Row[Any] | Any) -> Due:
         owner=row.owner,
         attempts=row.attempts,
         last_frame=row.last_frame,
+    )
+
+
+def _file(f: Any) -> ResultFile:
+    return ResultFile(
+        file_id=f["f_file_id"],
+        origin=f["f_origin"],
+        size=f["f_size"],
+        first_frame=f["f_first_frame"],
+        last_frame=f["f_last_frame"],
+        mime_type=f["f_mime_type"],
+        sha256=f["f_sha256"],
+        cloud_id=f["f_cloud_id"] or "",
+        key=f["f_storage_key"],
+    )
+
+
+def _job_of(row: Any) -> Job:
+    return Job(
+        id=row["id"],
+        seq=row["seq"],
+        kind=JobKind(row["kind"]),
+        agent=row["agent"],
+        created_at=row["created_at"],
+        request=row["request"],
+        options=row["options"],
+        timezone_minutes=row["timezone_minutes"],
+        state=JobState(row["state"]),
+        progress=row["progress"],
+        last_frame=row["last_frame"],
+        succeeded=row["succeeded"],
+        error=row["error"],
+        processing=row["processing"],
+        stop_requested=row["stop_requested"],
+        owner=row["owner"],
+        lease_expires_at=row["lease_expires_at"],
+        attempts=row["attempts"],
+        published_at=row["published_at"],
+        publishes=row["publishes"],
+        last_poll_at=row["last_poll_at"],
+        completed_at=row["completed_at"],
+        last_access_at=row["last_access_at"],
+        removed_at=row["removed_at"],
+        fingerprint=row["fingerprint"],
+        outcome=dict(row["outcome"] or {}),
+        files=[],
     )
 
 

@@ -103,9 +103,13 @@ class JobRow(Base):
         lazy="selectin",
     )
 
+    # The timers' questions, each answered from an index instead of a scan of every job.
     __table_args__ = (
         Index(None, "state", "agent"),
         Index(None, "owner"),
+        Index(None, "state", "last_poll_at"),
+        Index(None, "state", "last_access_at"),
+        Index(None, "state", "completed_at"),
     )
 
 

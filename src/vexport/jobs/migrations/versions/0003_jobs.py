@@ -67,6 +67,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_jobs_state_agent", "jobs", ["state", "agent"])
     op.create_index("ix_jobs_owner", "jobs", ["owner"])
+    op.create_index("ix_jobs_state_last_poll_at", "jobs", ["state", "last_poll_at"])
+    op.create_index("ix_jobs_state_last_access_at", "jobs", ["state", "last_access_at"])
+    op.create_index("ix_jobs_state_completed_at", "jobs", ["state", "completed_at"])
     files = op.create_table(
         "job_files",
         sa.Column("pk", SEQ, primary_key=True, autoincrement=True),
@@ -155,9 +158,10 @@ def _move_sessions(bind: sa.Connection, jobs: sa.Table, files: sa.Table) -> None
                 attempts=1 if state else 0,
                 published_at=None,
                 publishes=0,
-                last_poll_at=row["last_poll_at"],
+                # Never empty in the new table: the timers' indexes compare them.
+                last_poll_at=row["last_poll_at"] or row["created_at"],
                 completed_at=row["completed_at"],
-                last_access_at=row["last_access_at"],
+                last_access_at=row["last_access_at"] or row["completed_at"],
                 removed_at=row["removed_at"],
                 fingerprint=None,
                 outcome={},
