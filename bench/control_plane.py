@@ -92,7 +92,7 @@ def fill(database_url: str) -> list[str]:
             "last_access_at": now,
             "last_poll_at": now,
             "outcome": {},
-        }  # fmt: skip
+        }
         for job_id in ids
     ]
     with store.engine.begin() as connection:
@@ -112,7 +112,7 @@ def fill(database_url: str) -> list[str]:
                 "sha256": "ab" * 32,
                 "cloud_id": "",
                 "storage_key": f"{job_id}/1/export_cam_001.mp4",
-            }  # fmt: skip
+            }
             for job_id in ids
         ]
         connection.execute(FileRow.__table__.insert(), files)

@@ -149,6 +149,11 @@ class Cluster:
     sources: str
     agents: list[str]
     extra: str = ""
+    # Exports one agent runs at once per worker.
+    max_running: int = 2
+    # "s3": results in the test's S3 bucket (any replica serves them); "local": each
+    # worker keeps its files in its own data_dir (benchmarks that never download).
+    results: str = "s3"
     replicas: list[Process] = field(default_factory=list)
     workers: dict[str, Process] = field(default_factory=dict)
 
@@ -175,26 +180,39 @@ class Cluster:
                 heartbeat_timeout = "3s"
                 republish_after = "1s"
 
-                [s3]
-                region = "{self.s3["region"]}"
-                endpoint_url = "{self.s3["endpoint_url"]}"
-                access_key = "{self.s3["access_key"]}"
-                addressing_style = "path"
-
-                [results]
-                store = "s3"
-                store_bucket = "{self.s3["results_bucket"]}"
-                store_prefix = "results/"
                 """
             )
-            + "".join(f'\n[[agents]]\naccess_point = "{a}"\nmax_running = 2\n' for a in self.agents)
+            + (self._s3_sections() if self.results == "s3" else "")
+            + "".join(
+                f'\n[[agents]]\naccess_point = "{a}"\nmax_running = {self.max_running}\n'
+                for a in self.agents
+            )
             + self.sources
             + self.extra
         )
         return path
 
+    def _s3_sections(self) -> str:
+        return textwrap.dedent(
+            f"""
+            [s3]
+            region = "{self.s3["region"]}"
+            endpoint_url = "{self.s3["endpoint_url"]}"
+            access_key = "{self.s3["access_key"]}"
+            addressing_style = "path"
+
+            [results]
+            store = "s3"
+            store_bucket = "{self.s3["results_bucket"]}"
+            store_prefix = "results/"
+            """
+        )
+
     def _env(self) -> dict[str, str]:
-        return {**os.environ, "PYTHONUNBUFFERED": "1", "VEXPORT_S3__SECRET_KEY": self.secret}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if self.secret:
+            env["VEXPORT_S3__SECRET_KEY"] = self.secret
+        return env
 
     def add_replica(self, name: str) -> Process:
         grpc_port, http_port = free_port(), free_port()

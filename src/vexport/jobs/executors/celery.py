@@ -2,15 +2,17 @@
 
 A message carries a job id and nothing else; the worker claims the job in
 the store (so two deliveries of one id run it once) and heartbeats its lease
-there. Messages are acknowledged on receipt: the store, not the broker,
-decides what happens to a job whose worker died (re-run or fail it after
-``heartbeat_timeout``, never after the broker's visibility timeout), and the
-timers publish queued jobs again when a broker restart lost their message.
+there. The store, not the broker, decides what happens to a job whose worker
+died (re-run or fail it after ``heartbeat_timeout``, never after the
+broker's visibility timeout: a message the broker delivers again later finds
+the job claimed, or finished, and does nothing), and the timers publish
+queued jobs again when a broker restart lost their message.
 
-Workers run jobs in threads (``pool="threads"``), ``max_running`` at a time,
-and take one message per free slot (prefetch 1), so a busy worker leaves
-queued jobs to idle ones. Redis is the default broker; RabbitMQ
-(``amqp://``) works the same.
+Workers run jobs in threads (``pool="threads"``), ``max_running`` at a time.
+A message is acknowledged when its job ends and a worker takes one per free
+slot (late acknowledgement, prefetch 1): with early acknowledgement the first
+worker would take every queued message and leave the others idle. Redis is
+the default broker; RabbitMQ (``amqp://``) works the same.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def celery_app(settings: Settings) -> Celery:
         accept_content=["json"],
         task_ignore_result=True,
         result_backend=None,
-        task_acks_late=False,
+        task_acks_late=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
