@@ -118,8 +118,9 @@ def main() -> None:
                 load = os.getloadavg()[0]
                 elapsed, share = run(workers, args.exports, playlist, directory)
                 results[workers] = min(results.get(workers, elapsed), elapsed)
+                by_worker = sorted(share.values())
                 print(f"{workers} worker(s): {args.exports} exports in {elapsed:.1f} s "
-                      f"({args.exports / elapsed:.2f} exports/s; by worker {sorted(share.values())};"
+                      f"({args.exports / elapsed:.2f} exports/s; by worker {by_worker};"
                       f" load average before {load:.1f})", flush=True)  # fmt: skip
         print(f"ratio (2 workers / 1): {results[1] / results[2]:.2f}")
 
