@@ -59,6 +59,7 @@ def celery_app(settings: Settings) -> Celery:
         worker_redirect_stdouts=False,
         worker_send_task_events=False,
         task_send_sent_event=False,
+        worker_enable_remote_control=False,  # no broadcast queues: nothing here uses them
     )
     return app
 
