@@ -181,9 +181,6 @@ class App:
         self._timer_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        import sys
-
-        sys.setswitchinterval(0.0005)
         # Store calls run in threads; enough of them that 100 polling clients never queue.
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=32, thread_name_prefix="vexport-io")
