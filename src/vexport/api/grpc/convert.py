@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from vexport.jobs.model import Job, JobState
-from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
 from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
 from vexport.timeutil import format_timestamp
 
 
 def state_message(job: Job) -> spb.State:
-    state = spb.State(
-        state=int(job.state),  # type: ignore[arg-type]
-        last_frame_timestamp=format_timestamp(job.last_frame) if job.last_frame else "",
-        progress=job.progress,
-        error=job.error,
-        processing=job.processing,
-    )
+    state = spb.State()
+    _fill_state(state, job)
+    return state
+
+
+def _fill_state(state: spb.State, job: Job) -> None:
+    state.state = int(job.state)  # type: ignore[assignment]
+    if job.last_frame:
+        state.last_frame_timestamp = format_timestamp(job.last_frame)
+    state.progress = job.progress
+    state.error = job.error
+    state.processing = job.processing
     if job.state >= JobState.COMPLETED:  # S_COMPLETED or S_REMOVED carry a result
         state.result.succeeded = job.succeeded
         for file in job.files:
@@ -29,13 +33,12 @@ def state_message(job: Job) -> spb.State:
                 sha256=file.sha256,
                 cloud_id=file.cloud_id,
             )
-    return state
 
 
 def session_info(job: Job) -> spb.ListSessionsResponse.SessionInfo:
-    options = pb.Options()
-    options.ParseFromString(job.options)
-    return spb.ListSessionsResponse.SessionInfo(
-        session=spb.Session(id=job.id, options=options),
-        state=state_message(job),
-    )
+    """Built in place: a page of a hundred sessions would otherwise copy each message twice."""
+    info = spb.ListSessionsResponse.SessionInfo()
+    info.session.id = job.id
+    info.session.options.MergeFromString(job.options)
+    _fill_state(info.state, job)
+    return info
