@@ -7,12 +7,14 @@ BIN := $(VENV)/bin
 PROTO_SRC := $(shell find src/vexport/protos -name '*.proto')
 PROTO_STAMP := src/vexport/protos/.generated
 PYTEST_WORKERS ?= 2
-# Debian packages the tests need: GStreamer's RTSP server (tests/rtsp_server.py), run by
-# Debian's own python3, which has PyGObject; Chromium for the playback tests.
+# Debian packages the tests need beyond the machine's services (PostgreSQL, Redis and
+# RabbitMQ run as services): GStreamer's RTSP server (tests/rtsp_server.py), run by
+# Debian's own python3, which has PyGObject; Chromium for the playback tests; the
+# redis-server the scale-out tests start for themselves.
 TEST_DEB_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
-	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad chromium
+	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad chromium redis-server
 
-.PHONY: run demo test test-packages lint typecheck check setup proto bench clean
+.PHONY: run demo test test-packages lint typecheck check setup proto bench bench-jobs clean
 
 setup: $(VENV)/.installed $(PROTO_STAMP)
 
@@ -61,16 +63,23 @@ test-packages:
 lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports --no-cache
 
 typecheck: setup
 	$(BIN)/mypy
 
 check: lint typecheck test
 
-bench: setup
+bench: setup bench-jobs
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/privacy.py
 	$(BIN)/python bench/s3dir.py
+
+# The job engine: control plane (10,000 sessions, 100 clients) and scale-out throughput;
+# PostgreSQL and redis-server of the machine (docs/design/jobs.md has the numbers).
+bench-jobs: setup
+	$(BIN)/python bench/control_plane.py
+	$(BIN)/python bench/scaleout.py
 
 clean:
 	rm -rf $(VENV) $(PROTO_STAMP) build dist src/*.egg-info

@@ -36,7 +36,7 @@ from vexport.media.rendering import Rendering, VideoCodec, VideoEncoding  # noqa
 from vexport.media.runner import run_export  # noqa: E402
 from vexport.media.text import TextOverlay  # noqa: E402
 from vexport.sources.archive_index import load_archive_index  # noqa: E402
-from vexport.sources.storage import default_reader  # noqa: E402
+from vexport.storage import default_reader  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 ARCHIVE_SECONDS = 120.0
@@ -68,11 +68,10 @@ def main() -> None:
                 kind=ExportKind.ARCHIVE_CLIP,
                 sources=(source,),
                 container=ContainerFormat.MP4,
-                output_dir=work / "vexport",
                 start=START + timedelta(seconds=clip_from),
                 end=START + timedelta(seconds=clip_to),
             )
-            run_export(plan, SimpleJobControl())
+            run_export(plan, SimpleJobControl(), workdir=work / "vexport")
 
         def ffmpeg_clip() -> None:
             subprocess.run(
@@ -86,10 +85,9 @@ def main() -> None:
                 kind=ExportKind.ARCHIVE_SNAPSHOT,
                 sources=(source,),
                 container=ContainerFormat.JPEG,
-                output_dir=work / "vexport-snap",
                 start=START + timedelta(seconds=61.3),
             )
-            run_export(plan, SimpleJobControl())
+            run_export(plan, SimpleJobControl(), workdir=work / "vexport-snap")
 
         def ffmpeg_snapshot() -> None:
             subprocess.run(
@@ -115,12 +113,11 @@ def main() -> None:
                 kind=ExportKind.ARCHIVE_CLIP,
                 sources=(overlay_source,),
                 container=ContainerFormat.MP4,
-                output_dir=work / "vexport-transcode",
                 start=textured_start + timedelta(seconds=cut_from),
                 end=textured_start + timedelta(seconds=cut_to),
                 rendering=Rendering(video=VideoEncoding(codec=VideoCodec.H264)),
             )
-            run_export(plan, SimpleJobControl())
+            run_export(plan, SimpleJobControl(), workdir=work / "vexport-transcode")
 
         def ffmpeg_transcode() -> None:
             epoch = textured_start.timestamp()

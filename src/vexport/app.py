@@ -1,7 +1,15 @@
-"""Wiring: build the store, catalog, agents, timers and servers from the settings.
+"""Wiring: build the store, catalog, executors, timers and servers from the settings.
+
+Two shapes, one set of parts (``docs/design/jobs.md``):
+
+- embedded (``[jobs] executor = "local"``, the default): one process serves
+  the APIs, runs every agent's exports in its own threads and sweeps;
+- scaled out (``"celery"``): ``vexport serve`` replicas run the APIs, the
+  timers (one at a time, under a lease) and export-to-s3dir jobs; ``vexport
+  agent`` processes run the exports from their agent's Celery queue.
 
 Everything the process runs starts here and stops here, in reverse order, so
-a SIGTERM leaves sessions in the store in a state the next start can recover.
+a SIGTERM leaves jobs in the store in a state the next start can recover.
 """
 
 from __future__ import annotations
@@ -9,31 +17,106 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from functools import partial
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
-from fastapi import APIRouter
-
-from vexport.agents.local import LocalPool
+from vexport.api.contract import ExportContract
 from vexport.api.grpc.server import GrpcServer
+from vexport.api.grpc.servicer import ExportServicer
 from vexport.api.http.app import create_app
 from vexport.api.http.s3dir import s3dir_router
 from vexport.api.http.server import HttpServer
 from vexport.config import Settings
 from vexport.demo import DemoCamera
-from vexport.media.control import SimpleJobControl
-from vexport.media.plan import ExportPlan, ProducedFile
-from vexport.media.runner import run_export
+from vexport.jobs.executors.base import Executor
+from vexport.jobs.executors.local import LocalPool
+from vexport.jobs.exports import ExportRunner
+from vexport.jobs.ledger import PollLedger
+from vexport.jobs.model import JobKind
+from vexport.jobs.node import NodePresence, default_node
+from vexport.jobs.recovery import Recovery
+from vexport.jobs.service import JobService
+from vexport.jobs.store import JobStore
+from vexport.jobs.timers import Sweeper
+from vexport.jobs.worker import JobWorker, KindRunner
+from vexport.results.base import ResultStore
 from vexport.results.local import LocalResultStore
 from vexport.results.s3 import S3ResultStore
-from vexport.s3.reader import S3Reader
-from vexport.s3dir.jobs import S3DirJobs
-from vexport.sessions.job import StoreJobControl, execute_session
-from vexport.sessions.service import SessionService
-from vexport.sessions.store import SessionStore
+from vexport.s3dir.service import AGENT as S3DIR_AGENT
+from vexport.s3dir.service import S3DirRunner, S3DirService
 from vexport.sources.catalog import Catalog
-from vexport.sources.storage import default_reader
+from vexport.storage import default_reader
+from vexport.storage.s3 import S3Reader
+
+__all__ = ["App", "Parts", "build_parts"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Parts:
+    """What a serving process and an agent process both have."""
+
+    settings: Settings
+    catalog: Catalog
+    node: str
+    store: JobStore
+    results: ResultStore
+    worker: JobWorker
+    recovery: Recovery
+    presence: NodePresence
+    s3dir_runner: S3DirRunner
+
+
+def build_parts(settings: Settings, catalog: Catalog, node: str) -> Parts:
+    """The store, result stores, kind runners and the worker, from the settings."""
+    store = JobStore(settings.database_url)
+    # One S3 client for archives and results: boto3 clients are thread-safe and
+    # keep a connection pool; archive s3:// URLs use the [s3] endpoint.
+    s3 = S3Reader(settings.s3_endpoint())
+    config = settings.results
+    results: ResultStore
+    if config.store == "s3" and config.store_bucket is not None:
+        results = S3ResultStore(s3.client, config.store_bucket, config.store_prefix)
+    else:
+        results = LocalResultStore(settings.results_dir)
+    cloud = None
+    if config.s3_bucket is not None:
+        cloud = S3ResultStore(s3.client, config.s3_bucket, config.s3_prefix)
+    exports = ExportRunner(
+        catalog, reader=default_reader(s3=s3), ffmpeg=settings.media.ffmpeg, cloud=cloud
+    )
+    s3dir_runner = S3DirRunner(settings)
+    runners: dict[JobKind, KindRunner] = {
+        kind: exports for kind in JobKind if kind is not JobKind.S3DIR
+    }
+    runners[JobKind.S3DIR] = s3dir_runner
+    worker = JobWorker(
+        store,
+        results,
+        runners,
+        node=node,
+        config=settings.jobs,
+        work_dir=settings.server.data_dir / "work",
+    )
+    return Parts(
+        settings=settings,
+        catalog=catalog,
+        node=node,
+        store=store,
+        results=results,
+        worker=worker,
+        recovery=Recovery(store, results, settings.jobs),
+        presence=NodePresence(store, node, ttl=settings.jobs.heartbeat_timeout),
+        s3dir_runner=s3dir_runner,
+    )
+
+
+def agent_limit(settings: Settings, access_point: str) -> int:
+    for agent in settings.agents:
+        if agent.access_point == access_point:
+            return agent.max_running or settings.sessions.max_running
+    raise KeyError(access_point)
 
 
 class App:
@@ -45,65 +128,85 @@ class App:
         if settings.demo.enabled:
             self.demo = DemoCamera(settings.demo, settings.server.data_dir, settings.media.ffmpeg)
             catalog.add(self.demo.source())
-        self.store = SessionStore(settings.database_url)
-        self.results = LocalResultStore(settings.results_dir)
-        self.service = SessionService(settings, self.store, self.results, catalog)
-        # One S3 client for archives and results: boto3 clients are thread-safe
-        # and keep a connection pool; archive s3:// URLs use the [s3] endpoint.
-        s3 = S3Reader(settings.s3_endpoint())
-        cloud = None
-        if settings.results.s3_bucket is not None:
-            cloud = S3ResultStore(s3.client, settings.results.s3_bucket, settings.results.s3_prefix)
-        reader = default_reader(s3=s3)
+        node = settings.jobs.node or default_node(settings.server.data_dir)
+        self.parts = parts = build_parts(settings, catalog, node)
+        self.store = parts.store
+        worker = parts.worker
+        self.executors: dict[str, Executor] = {}
+        if settings.jobs.executor == "celery":
+            from vexport.jobs.executors.celery import CeleryExecutor, celery_app, queue_name
 
-        def export(plan: ExportPlan, control: SimpleJobControl) -> list[ProducedFile]:
-            # Live URLs with their credentials come from the catalog, never from the store.
-            plan = catalog.with_live_urls(plan)
-            return run_export(plan, control, ffmpeg=settings.media.ffmpeg, reader=reader)
-
-        runner = partial(execute_session, self.store, self.results, export, cloud=cloud)
-        for agent in settings.agents:
-            self.service.add_executor(
-                LocalPool(
-                    agent.access_point,
-                    runner,
-                    max_running=agent.max_running or settings.sessions.max_running,
-                    max_queued=(
-                        settings.sessions.max_queued
-                        if agent.max_queued is None
-                        else agent.max_queued
-                    ),
-                    make_control=lambda sid: StoreJobControl(self.store, sid),
-                    on_dequeued_stop=self.service.on_dequeued_stop,
+            celery = celery_app(settings)
+            for agent in settings.agents:
+                self.executors[agent.access_point] = CeleryExecutor(
+                    celery, agent.access_point, queue_name(settings, agent.access_point)
                 )
-            )
-        self.s3dir = S3DirJobs(settings, self.store.engine)
-        self.grpc = GrpcServer(self.service, settings.server.grpc)
+        else:
+            for agent in settings.agents:
+                self.executors[agent.access_point] = LocalPool(
+                    agent.access_point,
+                    worker.run,
+                    worker.control,
+                    max_running=agent_limit(settings, agent.access_point),
+                )
+        self.s3dir_pool = LocalPool(
+            S3DIR_AGENT,
+            worker.run,
+            worker.control,
+            max_running=settings.export_to_s3dir.max_running,
+        )
+        self.ledger = PollLedger()
+        self.service = JobService(
+            settings,
+            parts.store,
+            parts.results,
+            {**self.executors, S3DIR_AGENT: self.s3dir_pool},
+            self.ledger,
+            pinned=catalog.pins(),
+        )
+        self.s3dir = S3DirService(
+            settings, parts.store, self.s3dir_pool, parts.s3dir_runner, node=node
+        )
+        self.sweeper = Sweeper(
+            settings, parts.store, self.service, self.ledger, parts.recovery, parts.presence
+        )
+        contract = ExportContract(
+            catalog, self.service.agent_names, cloud_store=settings.results.s3_bucket is not None
+        )
+        self.grpc = GrpcServer(ExportServicer(self.service, contract), settings.server.grpc)
         self.http = HttpServer(
-            create_app(self.service, routers=self._http_routers()), settings.server.http
+            create_app(self.service, contract, routers=[s3dir_router(self.s3dir)]),
+            settings.server.http,
         )
         self._timer_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        # Store calls run in threads; enough of them that 100 polling clients never queue.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=32, thread_name_prefix="vexport-io")
+        )
         if self.demo is not None:
             self.demo.start()
-        self.service.recover()
+        await asyncio.to_thread(self._recover)
         await self.grpc.start()
         await self.http.start()
-        self._timer_task = asyncio.create_task(self._timers(), name="session-timers")
-        log.info("vexport serving gRPC on %s and HTTP on %s", self.grpc.address, self.http.url)
+        self._timer_task = asyncio.create_task(self._timers(), name="job-timers")
+        log.info("vexport serving gRPC on %s and HTTP on %s as node %s (%s executor)",
+                 self.grpc.address, self.http.url, self.parts.node,
+                 self.settings.jobs.executor)  # fmt: skip
 
-    def _http_routers(self) -> list[APIRouter]:
-        """Routers beyond the session mirror, mounted on the same HTTP server."""
-        return [s3dir_router(self.s3dir)]
+    def _recover(self) -> None:
+        """Take this node's name, then settle what its previous process left running."""
+        self.parts.presence.claim()
+        self.parts.recovery.recover_own(self.parts.node)
 
     async def _timers(self) -> None:
         interval = self.settings.sessions.timer_interval.total_seconds()
         while True:
             try:
-                await asyncio.to_thread(self.service.sweep)
+                await asyncio.to_thread(self.sweeper.tick)
             except Exception:
-                log.exception("session timers failed; retrying")
+                log.exception("job timers failed; retrying")
             await asyncio.sleep(interval)
 
     async def stop(self) -> None:
@@ -113,9 +216,12 @@ class App:
             self._timer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer_task
-        for executor in self.service.executors.values():
+        for executor in self.executors.values():
             await executor.close()
-        self.s3dir.close()
+        await self.s3dir_pool.close()
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.ledger.flush, self.store)
+        await asyncio.to_thread(self.parts.presence.release)
         if self.demo is not None:
             self.demo.stop()
         self.store.close()

@@ -62,7 +62,59 @@ def serve(
     if demo is not None:
         overrides["demo"] = {"enabled": demo}
     settings = load_settings(config, **overrides)
-    asyncio.run(_serve(settings))
+    from vexport.jobs.node import NodeInUse
+
+    try:
+        asyncio.run(_serve(settings))
+    except NodeInUse as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def agent(
+    access_point: Annotated[
+        str, typer.Option("--access-point", "-a", help="The export agent whose queue to serve.")
+    ],
+    config: ConfigOption = None,
+    node: Annotated[
+        str | None,
+        typer.Option(help="This worker's name as the owner of its jobs ([jobs] node)."),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+) -> None:
+    """Run an export agent's worker (scaled out: [jobs] executor = "celery")."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = load_settings(config)
+    if access_point not in [a.access_point for a in settings.agents]:
+        console.print(f"[red]no [[agents]] entry {access_point!r} in the configuration[/red]")
+        raise typer.Exit(2)
+    from vexport.agent import run_agent
+    from vexport.jobs.node import NodeInUse
+
+    try:
+        run_agent(settings, access_point, node=node, log_level=log_level.upper())
+    except NodeInUse as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def migrate(config: ConfigOption = None) -> None:
+    """Bring the job database to the current schema (every process also does at start)."""
+    from sqlalchemy import create_engine
+
+    from vexport.jobs.migrate import upgrade
+
+    settings = load_settings(config)
+    engine = create_engine(settings.database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    console.print("the job database is up to date")
 
 
 @app.command("demo")

@@ -3,21 +3,36 @@
 No file means the embedded default: SQLite and results under ``data_dir``, one
 local agent, and a demo camera, so ``vexport serve`` works with nothing set up.
 Nested values use ``__`` in variable names: ``VEXPORT_SESSIONS__RETENTION=10m``.
+
+Sources, highest first (``docs/configuration.md``): values passed to
+``load_settings`` (command-line options, tests), then ``VEXPORT_*``
+environment variables, then the file, then the defaults. Every section
+refuses keys it does not know, so a typo never silently falls back to a
+default.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from vexport.media.decision import CutMode
 from vexport.timeutil import parse_duration
 
 if TYPE_CHECKING:
@@ -26,7 +41,13 @@ if TYPE_CHECKING:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
-class ServerConfig(BaseModel):
+class Section(BaseModel):
+    """A configuration section: unknown keys are an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerConfig(Section):
     grpc: str = "127.0.0.1:50051"
     http: str = "127.0.0.1:8080"
     data_dir: Path = Path("var")
@@ -34,7 +55,7 @@ class ServerConfig(BaseModel):
     shutdown_grace: Duration = timedelta(seconds=5)
 
 
-class SessionsConfig(BaseModel):
+class SessionsConfig(Section):
     max_running: int = Field(default=5, ge=1)
     # Sessions waiting per agent beyond the running ones; more is RESOURCE_EXHAUSTED.
     max_queued: int = Field(default=100, ge=0)
@@ -54,18 +75,18 @@ class SessionsConfig(BaseModel):
     database_url: str | None = None  # default: sqlite under data_dir
 
 
-class AgentConfig(BaseModel):
+class AgentConfig(Section):
     access_point: str
     max_running: int | None = Field(default=None, ge=1)
     max_queued: int | None = Field(default=None, ge=0)
 
 
-class ArchiveConfig(BaseModel):
+class ArchiveConfig(Section):
     storage: str
     url: str
 
 
-class SourceConfig(BaseModel):
+class SourceConfig(Section):
     origin: str
     name: str | None = None
     live: str | None = None
@@ -73,6 +94,8 @@ class SourceConfig(BaseModel):
     # and firewalls) or over UDP (a LAN, lower latency). rtsps:// is always TCP.
     rtsp_transport: Literal["tcp", "udp"] = "tcp"
     archives: list[ArchiveConfig] = Field(default_factory=list)
+    # The export agent that runs this origin's exports unless the request names one.
+    agent: str | None = None
 
     @model_validator(mode="after")
     def _transport_needs_rtsp(self) -> SourceConfig:
@@ -86,7 +109,7 @@ class SourceConfig(BaseModel):
         return self
 
 
-class DemoConfig(BaseModel):
+class DemoConfig(Section):
     """The synthetic camera of the embedded default (``vexport demo`` / plain ``serve``)."""
 
     enabled: bool = False
@@ -99,20 +122,20 @@ class DemoConfig(BaseModel):
     keep: Duration = timedelta(minutes=10)
 
 
-class MediaConfig(BaseModel):
+class MediaConfig(Section):
     ffmpeg: str | None = None
     # How a copy meets a start or end between keyframes: "smart" (re-encode the partial
     # groups of pictures at the ends: exact in every player), "edit_list" (MP4/MOV start at
     # the keyframe before, trimmed by an edit list; others as smart), "keyframe" (never
     # re-encode for a cut). See docs/design/smart-cut.md.
-    cut: CutMode = CutMode.SMART
+    cut: Literal["smart", "edit_list", "keyframe"] = "smart"  # media.decision.CutMode
     # Privacy masks: "mosaic" (pixelation) or a solid colour "#RRGGBB".
     mask_fill: str = Field(default="mosaic", pattern=r"^(mosaic|#[0-9A-Fa-f]{6})$")
     # Mosaic cell size, as a fraction of the frame's shorter side.
     mosaic_cell: float = Field(default=0.05, gt=0, le=0.5)
 
 
-class S3Config(BaseModel):
+class S3Config(Section):
     """How to reach S3 (archives at ``s3://`` URLs, the result store).
 
     Unset values fall back to boto3's defaults: region and credentials from
@@ -142,14 +165,20 @@ class S3Config(BaseModel):
         return self
 
 
-class ResultsConfig(BaseModel):
-    """Where finished files go besides the local directory (``cloud_export``)."""
+class ResultsConfig(Section):
+    """Where finished files live, and where ``cloud_export`` delivers them."""
+
+    # "local": under data_dir (the embedded default); "s3": in store_bucket, so that any
+    # replica serves any download (scaled out).
+    store: Literal["local", "s3"] = "local"
+    store_bucket: str | None = None
+    store_prefix: str = ""
 
     # Sessions with cloud_export upload their files to s3://s3_bucket/s3_prefix<session>/<file>.
     s3_bucket: str | None = None
     s3_prefix: str = ""
 
-    @field_validator("s3_bucket")
+    @field_validator("s3_bucket", "store_bucket")
     @classmethod
     def _bucket(cls, value: str | None) -> str | None:
         if value is not None:
@@ -158,7 +187,7 @@ class ResultsConfig(BaseModel):
             split_s3_url(f"s3://{value}/k")  # raises ValueError for a bad bucket name
         return value
 
-    @field_validator("s3_prefix")
+    @field_validator("s3_prefix", "store_prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:
         if value:
@@ -167,8 +196,14 @@ class ResultsConfig(BaseModel):
             safe_key(value + "x")  # raises ValueError for '..', leading '/', …
         return value
 
+    @model_validator(mode="after")
+    def _store_has_a_bucket(self) -> ResultsConfig:
+        if self.store == "s3" and self.store_bucket is None:
+            raise ValueError('store = "s3" needs store_bucket')
+        return self
 
-class ExportToS3DirConfig(BaseModel):
+
+class ExportToS3DirConfig(Section):
     """``POST /export-to-s3dir``: off until at least one caller id is configured."""
 
     # The SessionId values callers authenticate with; none configured: the call is refused.
@@ -186,6 +221,54 @@ class ExportToS3DirConfig(BaseModel):
     retention: Duration = timedelta(hours=24)
     # A failed export answers its error this long; the same request then runs again.
     failure_kept: Duration = timedelta(seconds=30)
+    # The key of the requests' fingerprints (hex, 32 bytes or more). Replicas sharing a
+    # database must share it; unset: a key made once in data_dir (one replica).
+    fingerprint_key: SecretStr | None = None
+
+    @field_validator("fingerprint_key")
+    @classmethod
+    def _hex_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                key = bytes.fromhex(value.get_secret_value())
+            except ValueError:
+                raise ValueError("fingerprint_key must be hex") from None
+            if len(key) < 32:
+                raise ValueError("fingerprint_key must be at least 32 bytes (64 hex digits)")
+        return value
+
+
+class JobsConfig(Section):
+    """The job engine: where exports run, and how a dead worker is noticed.
+
+    ``executor = "local"`` runs exports in threads of the serving process (the
+    embedded default). ``"celery"`` publishes them to a Celery queue per agent,
+    served by ``vexport agent`` processes; ``vexport serve`` then runs only the
+    APIs and the timers. See ``docs/design/jobs.md``.
+    """
+
+    executor: Literal["local", "celery"] = "local"
+    # Celery broker (Redis by default; amqp://guest:guest@host// works too).
+    broker_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    # Queue names are this prefix plus the agent's access point.
+    queue_prefix: str = Field(default="vexport.agent.", max_length=100)
+    # This process's name as the owner of the jobs it runs (default: host and data_dir).
+    # Replicas and workers sharing a database must have different names.
+    node: str | None = Field(default=None, min_length=1, max_length=200)
+    # A running job writes its lease (and progress, and reads stop requests) this often.
+    heartbeat_interval: Duration = timedelta(seconds=1)
+    # A job whose lease is this old lost its worker: it is re-run or failed.
+    heartbeat_timeout: Duration = timedelta(seconds=30)
+    # Runs of one job at most (re-runs after a lost worker or a restart); live clips run once.
+    max_attempts: int = Field(default=2, ge=1, le=10)
+    # A queued job no worker took is published again after this (then twice as long, …).
+    republish_after: Duration = timedelta(seconds=15)
+
+    @model_validator(mode="after")
+    def _timeout_above_interval(self) -> JobsConfig:
+        if self.heartbeat_timeout < 3 * self.heartbeat_interval:
+            raise ValueError("heartbeat_timeout must be at least 3 heartbeat_interval")
+        return self
 
 
 DEFAULT_AGENT = "hosts/local/MMExportAgent.1"
@@ -207,6 +290,7 @@ class Settings(BaseSettings):
     media: MediaConfig = Field(default_factory=MediaConfig)
     s3: S3Config = Field(default_factory=S3Config)
     results: ResultsConfig = Field(default_factory=ResultsConfig)
+    jobs: JobsConfig = Field(default_factory=JobsConfig)
 
     @field_validator("agents")
     @classmethod
@@ -226,6 +310,16 @@ class Settings(BaseSettings):
             raise ValueError("source origins must be unique")
         return sources
 
+    @model_validator(mode="after")
+    def _pins_name_agents(self) -> Settings:
+        agents = {a.access_point for a in self.agents}
+        for source in self.sources:
+            if source.agent is not None and source.agent not in agents:
+                raise ValueError(
+                    f"source {source.origin!r}: agent {source.agent!r} is not an [[agents]] entry"
+                )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -235,8 +329,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment wins over the file, the file (passed as init kwargs) over defaults.
-        return (env_settings, init_settings)
+        # Highest first: explicit values, the environment, the file (then the defaults).
+        return (init_settings, env_settings, _FileSource(settings_cls))
 
     @property
     def database_url(self) -> str:
@@ -264,11 +358,25 @@ class Settings(BaseSettings):
         )
 
 
+_FILE_DATA: ContextVar[dict[str, Any] | None] = ContextVar("vexport_config_file", default=None)
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """The TOML file's contents, below the environment and explicit values."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return (_FILE_DATA.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_FILE_DATA.get() or {})
+
+
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
-    """Load the TOML file (if any), then environment variables, then ``overrides``.
+    """The settings from ``overrides``, over ``VEXPORT_*`` variables, over the TOML file.
 
     ``VEXPORT_CONFIG`` names the file when ``path`` is not given. With neither,
-    the embedded default is used and the demo camera is switched on.
+    the embedded default is used and the demo camera is switched on (an
+    explicit ``demo.enabled`` anywhere still wins).
     """
     env_path = os.environ.get("VEXPORT_CONFIG")
     file_path = path or (Path(env_path) if env_path else None)
@@ -277,14 +385,9 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         with open(file_path, "rb") as handle:
             data = tomllib.load(handle)
     else:
-        data.setdefault("demo", {}).setdefault("enabled", True)
-    _deep_update(data, overrides)
-    return Settings(**data)
-
-
-def _deep_update(target: dict[str, Any], updates: dict[str, Any]) -> None:
-    for key, value in updates.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            _deep_update(target[key], value)
-        else:
-            target[key] = value
+        data = {"demo": {"enabled": True}}
+    token = _FILE_DATA.set(data)
+    try:
+        return Settings(**overrides)
+    finally:
+        _FILE_DATA.reset(token)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -55,9 +56,8 @@ def export(
         kind=kind,
         sources=(source,),
         container=container,
-        output_dir=output_dir,  # type: ignore[arg-type]
         start=start,
         end=end,
         **plan,  # type: ignore[arg-type]
     )
-    return run_export(decided(made), SimpleJobControl())
+    return run_export(decided(made), SimpleJobControl(), workdir=Path(str(output_dir)))

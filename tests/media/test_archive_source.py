@@ -22,7 +22,7 @@ from vexport.media.archive_source import _read_ahead, iter_archive_packets, read
 from vexport.media.decoding import WallDecoder, codec_of
 from vexport.media.packets import TimedPacket
 from vexport.sources.archive_index import ArchiveError, ArchiveIndex, Segment, load_archive_index
-from vexport.sources.storage import default_reader
+from vexport.storage import default_reader
 
 T0 = datetime(2025, 6, 1, 8, 0, 0, tzinfo=UTC)
 FRAME = 1 / FPS

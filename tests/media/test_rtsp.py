@@ -114,7 +114,6 @@ def assert_clip(produced: ProducedFile, camera: CameraFile, seconds: float) -> l
 def live_plan(
     url: str,
     container: ContainerFormat,
-    out: Path,
     *,
     transport: RtspTransport = "tcp",
     seconds: float | None = CLIP_SECONDS,
@@ -125,7 +124,6 @@ def live_plan(
         kind=kind,
         sources=(SourcePlan(origin="cam", name="cam", live_url=url, rtsp_transport=transport),),
         container=container,
-        output_dir=out,
         duration_seconds=seconds if kind is ExportKind.LIVE_CLIP else None,
         **kw,
     )
@@ -156,8 +154,8 @@ def test_live_clip_is_exact(
     audio: str,
 ) -> None:
     started = time.time()
-    plan = live_plan(rtsp.url(f"/{camera}/{transport}"), container, tmp_path, transport=transport)
-    files = run_export(plan, SimpleJobControl())
+    plan = live_plan(rtsp.url(f"/{camera}/{transport}"), container, transport=transport)
+    files = run_export(plan, SimpleJobControl(), workdir=tmp_path)
     assert len(files) == 1
     produced = files[0]
     numbers = assert_clip(produced, cameras[camera], CLIP_SECONDS)
@@ -188,8 +186,8 @@ def test_live_snapshot_is_a_whole_frame(
     container: ContainerFormat,
 ) -> None:
     started = time.time()
-    plan = live_plan(rtsp.url(f"/{camera}/{transport}"), container, tmp_path, transport=transport)
-    [produced] = run_export(plan, SimpleJobControl())
+    plan = live_plan(rtsp.url(f"/{camera}/{transport}"), container, transport=transport)
+    [produced] = run_export(plan, SimpleJobControl(), workdir=tmp_path)
     with av.open(str(produced.path)) as image:
         frame = next(image.decode(video=0))
     assert (frame.width, frame.height) == (320, 180)
@@ -204,9 +202,9 @@ def test_dropped_connection_continues_in_a_new_file(
     # The server closes the first connection 2 s into the clip; the clip goes on after the
     # reconnection until 4 s after its first frame, and the gap is a new file.
     seconds = 4.0
-    plan = live_plan(rtsp.url(f"/drops/{transport}"), ContainerFormat.MKV, tmp_path,
+    plan = live_plan(rtsp.url(f"/drops/{transport}"), ContainerFormat.MKV,
                      seconds=seconds, transport=transport, reconnect_delay_seconds=0.2)  # fmt: skip
-    files = run_export(plan, SimpleJobControl())
+    files = run_export(plan, SimpleJobControl(), workdir=tmp_path)
     assert rtsp.wait_event(f"DROP /drops/{transport}")
     assert len(files) == 2
     before, after = files
@@ -242,10 +240,10 @@ def test_silent_server_fails_clearly_in_time(tmp_path: Path) -> None:
         server.listen()
         port = server.getsockname()[1]
         url = f"rtsp://admin:hunter2@127.0.0.1:{port}/stream1"
-        plan = live_plan(url, ContainerFormat.MP4, tmp_path, live_connect_timeout_seconds=1.5)
+        plan = live_plan(url, ContainerFormat.MP4, live_connect_timeout_seconds=1.5)
         started = time.monotonic()
         with pytest.raises(ExportFailed) as failure:
-            run_export(plan, SimpleJobControl())
+            run_export(plan, SimpleJobControl(), workdir=tmp_path)
         elapsed = time.monotonic() - started
     message = str(failure.value)
     expected = f"no video from live input rtsp://127.0.0.1:{port}/stream1 within 1.5 s"
@@ -263,15 +261,15 @@ def test_credentials_are_used_and_never_shown(
     caplog.set_level(logging.DEBUG)
     with RtspServer(mounts, credentials=secret) as server:
         plan = live_plan(server.url("/cam", credentials=secret), ContainerFormat.MOV,
-                         tmp_path / "ok", seconds=1.0)  # fmt: skip
-        [produced] = run_export(plan, SimpleJobControl())
+                         seconds=1.0)  # fmt: skip
+        [produced] = run_export(plan, SimpleJobControl(), workdir=tmp_path / "ok")
         assert_consecutive(decoded_numbers(produced.path))
 
         wrong = Credentials("operator", "not-the-0ne")
         plan = live_plan(server.url("/cam", credentials=wrong), ContainerFormat.MOV,
-                         tmp_path / "wrong", live_connect_timeout_seconds=3)  # fmt: skip
+                         live_connect_timeout_seconds=3)  # fmt: skip
         with pytest.raises(ExportFailed) as failure:
-            run_export(plan, SimpleJobControl())
+            run_export(plan, SimpleJobControl(), workdir=tmp_path / "wrong")
     message = str(failure.value)
     assert "401" in message or "Unauthorized" in message, message
     logged = "\n".join(record.getMessage() for record in caplog.records)
@@ -283,7 +281,7 @@ def test_credentials_are_used_and_never_shown(
 def test_transport_is_the_configured_one(rtsp: RtspServer, tmp_path: Path) -> None:
     # The mount only speaks UDP: asking for TCP is refused by the server, so the
     # successful clips above really went over the transport they name.
-    plan = live_plan(rtsp.url("/h264_pcmu/udp"), ContainerFormat.MKV, tmp_path,
+    plan = live_plan(rtsp.url("/h264_pcmu/udp"), ContainerFormat.MKV,
                      transport="tcp", live_connect_timeout_seconds=3)  # fmt: skip
     with pytest.raises(ExportFailed, match=r"461|Unsupported transport|not supported"):
-        run_export(plan, SimpleJobControl())
+        run_export(plan, SimpleJobControl(), workdir=tmp_path)

@@ -71,13 +71,12 @@ def export(
         kind=ExportKind.ARCHIVE_CLIP,
         sources=(source,),
         container=container,
-        output_dir=out,
         start=at(start),
         end=at(end),
         rendering=rendering,
         max_file_size=max_file_size,
     )
-    return run_export(plan, SimpleJobControl())
+    return run_export(plan, SimpleJobControl(), workdir=out)
 
 
 def video(codec: VideoCodec, quality: Quality = Quality.NORMAL, divisor: int = 1) -> Rendering:

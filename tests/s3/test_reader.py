@@ -20,9 +20,9 @@ from vexport.media.plan import ContainerFormat, ExportKind, ExportPlan, SourcePl
 from vexport.media.probe import probe
 from vexport.media.runner import run_export
 from vexport.s3.client import S3Endpoint, S3Error
-from vexport.s3.reader import S3Reader
 from vexport.sources.archive_index import ArchiveError, load_archive_index
-from vexport.sources.storage import StorageError, default_reader, resolve_url
+from vexport.storage import StorageError, default_reader, resolve_url
+from vexport.storage.s3 import S3Reader
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -185,11 +185,10 @@ def test_export_from_an_s3_archive(
         kind=ExportKind.ARCHIVE_CLIP,
         sources=(source,),
         container=container,
-        output_dir=tmp_path,
         start=at(2.0),
         end=at(4.0),
     )
-    files = run_export(plan, SimpleJobControl(), reader=default_reader(s3=reader))
+    files = run_export(plan, SimpleJobControl(), workdir=tmp_path, reader=default_reader(s3=reader))
     assert len(files) == 1
     assert files[0].first_frame == frame_time(START, 50)
     numbers = [n for _, n in decoded(files[0].path)]

@@ -155,7 +155,8 @@ class Caller:
 
     def jobs_for(self, key: str) -> int:
         assert self.server.app is not None
-        return sum(j.destination.endswith(f"/{key}") for j in self.server.app.s3dir.jobs())
+        jobs = self.server.app.s3dir.jobs()
+        return sum(str(j.request["destination"]).endswith(f"/{key}") for j in jobs)
 
 
 @pytest.fixture

@@ -1,27 +1,36 @@
-"""The job table's rules with a runner the test controls: busy, restarts, retention."""
+"""export-to-s3dir jobs with an export the test controls: busy, restarts, retention, secrets."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import threading
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.api.harness import make_settings
+from vexport.api.contract.s3dir import s3dir_request
 from vexport.config import Settings
-from vexport.media.control import SimpleJobControl
+from vexport.jobs.control import StoreJobControl
+from vexport.jobs.executors.local import LocalPool
+from vexport.jobs.model import JobKind, JobState
+from vexport.jobs.recovery import Recovery
+from vexport.jobs.store import JobStore
+from vexport.jobs.worker import JobWorker
+from vexport.results.local import LocalResultStore
 from vexport.s3dir.errors import ErrorCode, S3DirError
 from vexport.s3dir.export import S3DirResult
-from vexport.s3dir.jobs import S3DirJobs
 from vexport.s3dir.request import S3DirRequest
-from vexport.sessions.store import SessionStore
+from vexport.s3dir.service import AGENT, Answer, S3DirRunner, S3DirService
 from vexport.timeutil import utcnow
 
 SECRET = "very-secret-key-0123"
+NODE = "test-node"
 
 
 def body(duration: int = 1000) -> dict[str, Any]:
@@ -37,7 +46,7 @@ def body(duration: int = 1000) -> dict[str, Any]:
     }
 
 
-class GatedRunner:
+class GatedExport:
     """Holds every job until released; counts the runs."""
 
     def __init__(self) -> None:
@@ -47,7 +56,7 @@ class GatedRunner:
         self.fail: S3DirError | None = None
 
     def __call__(
-        self, request: S3DirRequest, settings: Settings, workdir: Path, control: SimpleJobControl
+        self, request: S3DirRequest, settings: Settings, workdir: Path, control: StoreJobControl
     ) -> S3DirResult:
         self.runs.append(request)
         self.started.release()
@@ -55,6 +64,47 @@ class GatedRunner:
         if self.fail is not None:
             raise self.fail
         return S3DirResult("/a.ts", "/a.jpg", "/", 0)
+
+
+@dataclass
+class Jobs:
+    """The parts of a serving process that export-to-s3dir uses."""
+
+    settings: Settings
+    store: JobStore
+    pool: LocalPool
+    service: S3DirService
+    clock: list[datetime]
+
+    def answer(self, data: dict[str, Any]) -> Answer:
+        return self.service.answer(s3dir_request(data, self.settings.export_to_s3dir))
+
+    def close(self, wait: float = 5.0) -> None:
+        asyncio.run(self.pool.close(wait))
+        self.store.close()
+
+
+def start(settings: Settings, export: Any, clock: list[datetime] | None = None) -> Jobs:
+    """As a serving process starts: the store, the pool, its own jobs recovered."""
+    now = clock or [utcnow()]
+    store = JobStore(settings.database_url)
+    results = LocalResultStore(settings.results_dir)
+    runner = S3DirRunner(settings, export=export)
+    worker = JobWorker(
+        store,
+        results,
+        {JobKind.S3DIR: runner},
+        node=NODE,
+        config=settings.jobs,
+        work_dir=settings.server.data_dir / "work",
+        clock=lambda: now[0],
+    )
+    pool = LocalPool(
+        AGENT, worker.run, worker.control, max_running=settings.export_to_s3dir.max_running
+    )
+    Recovery(store, results, settings.jobs, clock=lambda: now[0]).recover_own(NODE)
+    service = S3DirService(settings, store, pool, runner, node=NODE, clock=lambda: now[0])
+    return Jobs(settings, store, pool, service, now)
 
 
 @pytest.fixture
@@ -68,93 +118,92 @@ def settings(tmp_path: Path) -> Settings:
             "time_wait": "0.5s",
             "failure_kept": "30s",
         },
+        jobs={"heartbeat_interval": "0.1s", "heartbeat_timeout": "2s"},
     )
 
 
-def make_jobs(settings: Settings, runner: GatedRunner) -> tuple[S3DirJobs, SessionStore]:
-    store = SessionStore(settings.database_url)
-    return S3DirJobs(settings, store.engine, run=runner), store
-
-
-def wait_finished(jobs: S3DirJobs) -> None:
-    for _ in range(200):
-        if all(job.state != "processing" for job in jobs.jobs()):
+def wait_finished(jobs: Jobs) -> None:
+    for _ in range(250):
+        if all(not job.is_active for job in jobs.service.jobs()):
             return
         threading.Event().wait(0.02)
     raise AssertionError("job still processing")
 
 
 def test_busy_when_the_limit_is_reached_and_nothing_queued(settings: Settings) -> None:
-    runner = GatedRunner()
-    jobs, store = make_jobs(settings, runner)
+    export = GatedExport()
+    jobs = start(settings, export)
     try:
         assert jobs.answer(body()).code is ErrorCode.PROCESSING
-        assert runner.started.acquire(timeout=5)
+        assert export.started.acquire(timeout=5)
         busy = jobs.answer(body(duration=2000))
         assert busy.code is ErrorCode.BUSY and busy.time_wait_ms == 500
         assert "busy" in busy.message
         assert jobs.answer(body()).code is ErrorCode.PROCESSING  # its own poll is not busy
-        runner.release.set()
+        export.release.set()
         wait_finished(jobs)
-        assert len(runner.runs) == 1 and len(jobs.jobs()) == 1
-        assert jobs.answer(body()).code is ErrorCode.READY
+        assert len(export.runs) == 1 and len(jobs.service.jobs()) == 1
+        ready = jobs.answer(body())
+        assert ready.code is ErrorCode.READY and ready.video_path == "/a.ts"
         assert jobs.answer(body(duration=2000)).code is ErrorCode.PROCESSING  # now it runs
     finally:
-        runner.release.set()
+        export.release.set()
         jobs.close()
-        store.close()
 
 
 def test_a_failure_is_answered_then_retried_after_failure_kept(settings: Settings) -> None:
-    runner = GatedRunner()
-    runner.fail = S3DirError(ErrorCode.UPLOAD_FAILED, "upload refused: access denied")
-    runner.release.set()
-    jobs, store = make_jobs(settings, runner)
+    export = GatedExport()
+    export.fail = S3DirError(ErrorCode.UPLOAD_FAILED, "upload refused: access denied")
+    export.release.set()
+    jobs = start(settings, export)
     try:
         jobs.answer(body())
         wait_finished(jobs)
         failed = jobs.answer(body())
         assert failed.code is ErrorCode.UPLOAD_FAILED and "access denied" in failed.message
         assert 0 < failed.time_wait_ms <= 30_000
-        assert len(runner.runs) == 1
-        jobs.sweep(now=utcnow() + timedelta(seconds=31))
-        runner.fail = None
+        assert len(export.runs) == 1
+        jobs.clock[0] += timedelta(seconds=31)
+        export.fail = None
         assert jobs.answer(body()).code is ErrorCode.PROCESSING
         wait_finished(jobs)
-        assert len(runner.runs) == 2
+        assert len(export.runs) == 2
     finally:
         jobs.close()
-        store.close()
 
 
 def test_a_restart_fails_the_interrupted_job_and_keeps_ready_ones(settings: Settings) -> None:
-    runner = GatedRunner()
-    jobs, store = make_jobs(settings, runner)
+    export = GatedExport()
+    export.release.set()
+    jobs = start(settings, export)
+    jobs.answer(body(duration=3000))
+    wait_finished(jobs)
+    export.release.clear()
     jobs.answer(body())
-    assert runner.started.acquire(timeout=5)
-    jobs.close()
-    store.close()
-    later, store = make_jobs(settings, GatedRunner())
+    assert export.started.acquire(timeout=5)
+    assert export.started.acquire(timeout=5)
+    jobs.store.close()  # the process dies: its pool never finishes
+    later = start(settings, GatedExport())
     try:
         answer = later.answer(body())
         assert answer.code is ErrorCode.EXPORT_FAILED
         assert "restart" in answer.message
+        assert later.answer(body(duration=3000)).code is ErrorCode.READY
     finally:
-        runner.release.set()
+        export.release.set()
+        asyncio.run(jobs.pool.close(5))
         later.close()
-        store.close()
 
 
 def test_the_table_holds_no_secret(settings: Settings) -> None:
-    runner = GatedRunner()
-    runner.release.set()
-    jobs, store = make_jobs(settings, runner)
+    export = GatedExport()
+    export.release.set()
+    jobs = start(settings, export)
     try:
         jobs.answer(body())
         wait_finished(jobs)
     finally:
         jobs.close()
-        store.close()
     files = list(Path(settings.server.data_dir).glob("vexport.db*"))  # with the WAL
     assert files
     raw = b"".join(f.read_bytes() for f in files)
@@ -162,11 +211,11 @@ def test_the_table_holds_no_secret(settings: Settings) -> None:
 
 
 def test_shutdown_stops_a_running_export_which_fails_as_interrupted(settings: Settings) -> None:
-    seen: list[SimpleJobControl] = []
+    seen: list[StoreJobControl] = []
     finished = threading.Event()
 
-    def runner(
-        request: S3DirRequest, settings: Settings, workdir: Path, control: SimpleJobControl
+    def export(
+        request: S3DirRequest, settings: Settings, workdir: Path, control: StoreJobControl
     ) -> S3DirResult:
         seen.append(control)
         try:
@@ -175,18 +224,42 @@ def test_shutdown_stops_a_running_export_which_fails_as_interrupted(settings: Se
         finally:
             finished.set()
 
-    store = SessionStore(settings.database_url)
-    jobs = S3DirJobs(settings, store.engine, run=runner)
+    jobs = start(settings, export)
     try:
         jobs.answer(body())
         for _ in range(100):
             if seen:
                 break
             threading.Event().wait(0.02)
-        jobs.close()
+        asyncio.run(jobs.pool.close(5))
         assert finished.wait(5)
         assert seen[0].aborted
         wait_finished(jobs)
-        assert [job.state for job in jobs.jobs()] == ["failed"]
+        (job,) = jobs.service.jobs()
+        assert (job.state, job.succeeded) == (JobState.COMPLETED, False)
+        assert "shut down" in job.error
     finally:
-        store.close()
+        jobs.store.close()
+
+
+def test_a_lost_worker_fails_its_job_once_the_lease_runs_out(settings: Settings) -> None:
+    export = GatedExport()
+    jobs = start(settings, export)
+    try:
+        jobs.answer(body())
+        assert export.started.acquire(timeout=5)
+        (job,) = jobs.service.jobs()
+        assert job.owner == NODE and job.lease_expires_at is not None
+        # Another replica's sweeper, after the lease: the job fails with the reason.
+        other = Recovery(
+            jobs.store,
+            LocalResultStore(settings.results_dir),
+            settings.jobs,
+            clock=lambda: utcnow() + timedelta(seconds=10),
+        )
+        other.recover_expired()
+        answer = jobs.answer(body())
+        assert answer.code is ErrorCode.EXPORT_FAILED and "heartbeat" in answer.message
+    finally:
+        export.release.set()
+        jobs.close()

@@ -20,7 +20,7 @@ from vexport.sources.archive_index import (
     load_archive_index,
     parse_dash,
 )
-from vexport.sources.storage import StorageError, default_reader
+from vexport.storage import StorageError, default_reader
 
 T0 = datetime(2025, 6, 1, 8, 0, 0, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from typing import ClassVar
 import pytest
 
 from vexport.redact import redact_url
-from vexport.sources.storage import (
+from vexport.storage import (
     DispatchReader,
     HttpReader,
     StorageError,

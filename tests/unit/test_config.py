@@ -101,3 +101,57 @@ def test_live_connect_timeout(tmp_path: Path) -> None:
     config = tmp_path / "vexport.toml"
     config.write_text('[sessions]\nlive_connect_timeout = "4s"\n')
     assert load_settings(config).sessions.live_connect_timeout == timedelta(seconds=4)
+
+
+def test_explicit_values_beat_the_environment_which_beats_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "vexport.toml"
+    config.write_text('[sessions]\nmax_running = 2\nretention = "10m"\nwatchdog = "20m"\n')
+    monkeypatch.setenv("VEXPORT_SESSIONS__MAX_RUNNING", "7")
+    monkeypatch.setenv("VEXPORT_SESSIONS__RETENTION", "15m")
+    settings = load_settings(config, sessions={"max_running": 3})
+    assert settings.sessions.max_running == 3  # explicit over environment
+    assert settings.sessions.retention == timedelta(minutes=15)  # environment over file
+    assert settings.sessions.watchdog == timedelta(minutes=20)  # file over default
+    assert settings.sessions.watchdog_live_clip == timedelta(minutes=5)  # default
+
+
+def test_the_demo_default_yields_to_an_explicit_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VEXPORT_CONFIG", raising=False)
+    assert not load_settings(None, demo={"enabled": False}).demo.enabled
+    monkeypatch.setenv("VEXPORT_DEMO__ENABLED", "false")
+    assert not load_settings(None).demo.enabled
+
+
+SECTIONS = [
+    "server", "sessions", "demo", "media", "s3", "results", "export_to_s3dir", "jobs",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_an_unknown_key_is_refused_in_every_section(tmp_path: Path, section: str) -> None:
+    config = tmp_path / "vexport.toml"
+    config.write_text(f"[{section}]\nno_such_key = 1\n")
+    with pytest.raises(ValidationError, match=rf"{section}\.no_such_key"):
+        load_settings(config)
+
+
+@pytest.mark.parametrize(
+    ("table", "entry"),
+    [
+        ("agents", 'access_point = "a"\nmax_runing = 2'),
+        ("sources", 'origin = "cam"\nlife = "rtsp://x"'),
+    ],
+)
+def test_an_unknown_key_is_refused_in_list_entries(tmp_path: Path, table: str, entry: str) -> None:
+    config = tmp_path / "vexport.toml"
+    config.write_text(f"[[{table}]]\n{entry}\n")
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        load_settings(config)
+
+
+def test_an_unknown_key_in_the_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEXPORT_SESSIONS__RETENTOIN", "10m")
+    with pytest.raises(ValidationError, match=r"sessions\.retentoin"):
+        load_settings(None)

@@ -6,18 +6,18 @@ from typing import Any
 
 import pytest
 
+from vexport.api.contract.pdf import pdf_layout_from_settings
+from vexport.api.contract.privacy import (
+    COMMON_SETTINGS,
+    SOURCE_SETTINGS,
+    privacy_from_settings,
+)
 from vexport.errors import InvalidArgument, Unimplemented
+from vexport.jobs.planning import with_configured_fill
 from vexport.media.pdf import PdfLayout
 from vexport.media.plan import SourcePlan
 from vexport.media.privacy import Area, Privacy
 from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
-from vexport.sessions.pdf_options import pdf_layout_from_settings
-from vexport.sessions.privacy_options import (
-    COMMON_SETTINGS,
-    SOURCE_SETTINGS,
-    privacy_from_settings,
-    with_configured_fill,
-)
 
 COMMON = "session_options.settings"
 SOURCE = "session_options.archive.sources[0].settings"
@@ -105,7 +105,7 @@ def test_privacy_survives_json() -> None:
         (mask([(0, 0), (0.5, 0.5), (1, 1)]), f"{SOURCE}[0].mask_space.space[0]", "no area"),
         (
             pb.SourceSetting(crop_area=pb.ViewArea(left=0.5, top=0, right=0.5, bottom=1)),
-            f"{SOURCE}[0].crop_area",
+            f"{SOURCE}[0].crop_area.right",
             "no size",
         ),
         (
@@ -185,7 +185,7 @@ def test_pdf_layout_defaults_and_values() -> None:
         (
             pb.SnapshotSetting(timestamp_place=pb.ViewArea(left=0.2, right=0.1, bottom=1)),
             InvalidArgument,
-            f"{SNAPSHOT}[0].timestamp_place",
+            f"{SNAPSHOT}[0].timestamp_place.right",
         ),
         (
             pb.SnapshotSetting(pdf_text_color=pb.ColorInfo(green=2)),

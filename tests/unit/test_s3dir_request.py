@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
+from vexport.api.contract.s3dir import authenticate, body_of, parse_request
 from vexport.config import ExportToS3DirConfig
 from vexport.media.plan import ContainerFormat
 from vexport.media.rendering import VideoCodec
 from vexport.s3dir.errors import ErrorCode, S3DirError
-from vexport.s3dir.request import S3DirRequest, authenticate, body_of, parse_request
+from vexport.s3dir.request import S3DirRequest
 
 CONFIG = ExportToS3DirConfig(session_ids=["caller"], archive_buckets=["arch", "arch2"])
 

@@ -6,6 +6,11 @@ from typing import Any
 
 import pytest
 
+from vexport.api.contract.text import (
+    COMMON_SETTINGS,
+    SOURCE_SETTINGS,
+    text_overlay_from_settings,
+)
 from vexport.errors import InvalidArgument, Unimplemented
 from vexport.media.plan import ContainerFormat
 from vexport.media.text import (
@@ -17,11 +22,6 @@ from vexport.media.text import (
     VAlign,
 )
 from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
-from vexport.sessions.text_options import (
-    COMMON_SETTINGS,
-    SOURCE_SETTINGS,
-    text_overlay_from_settings,
-)
 
 COMMON = "session_options.settings"
 SOURCE = "session_options.archive.sources[0].settings"
@@ -163,7 +163,7 @@ def test_subtitle_cast_none_disables_text() -> None:
             ContainerFormat.MP4,
             InvalidArgument,
             f"{COMMON}[2].text_color.red",
-            "must be in [0, 1]",
+            "outside 0..1",
         ),
         (
             [c(timestamp_format="%Y %f")],
@@ -187,7 +187,7 @@ def test_subtitle_cast_none_disables_text() -> None:
             ContainerFormat.MP4,
             InvalidArgument,
             f"{SOURCE}[0].text_place_color.alpha",
-            "must be in [0, 1]",
+            "outside 0..1",
         ),
         (
             [c(comment="x"), c(subtitle_cast=Sub(common_info_mode=Sub.SM_SOFT))],

@@ -37,7 +37,7 @@ from vexport.media.templates import StreamTemplate
 from vexport.media.timeline import shown_by, shown_index
 from vexport.redact import redact_url
 from vexport.sources.archive_index import GAP_TOLERANCE, ArchiveError, ArchiveIndex, Segment
-from vexport.sources.storage import StorageError, StorageReader
+from vexport.storage import StorageError, StorageReader
 
 __all__ = ["SegmentLoader", "iter_archive_packets", "read_segment_packets"]
 

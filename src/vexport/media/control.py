@@ -3,7 +3,9 @@
 The same media code runs in a thread of the server (local pool) and in a
 Celery worker; both give it a ``JobControl`` that answers "should I stop?"
 and takes progress. Stopping is cooperative: the export finalises what it has
-so far into playable files and returns them.
+so far into playable files and returns them. The job engine's control
+(``vexport.jobs.control``) also heartbeats the job's lease and reads stop
+requests from the store; media code only sees this protocol.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ class JobControl(Protocol):
 
     def report_progress(self, fraction: float, last_frame: datetime | None) -> None:
         """Progress in 0..1 and the wall-clock time of the last frame written."""
+        ...
+
+    @property
+    def aborted(self) -> bool:
+        """True when the stop is an abort (shutdown, a lost lease): what was made so far
+        must not count as the result, so there is no point finalising it carefully."""
         ...
 
 

@@ -14,12 +14,15 @@ with each produced file (``ProducedFile.processing``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vexport.media.plan import ContainerFormat, ExportKind, ExportPlan, SourcePlan
+from vexport.media.formats import ContainerFormat, ExportKind
 from vexport.media.rendering import AudioCodec, Quality, Rendering, VideoCodec
+
+if TYPE_CHECKING:  # the plan holds decisions: its module imports this one
+    from vexport.media.plan import ExportPlan, SourcePlan
 
 __all__ = [
     "AudioPath",
@@ -169,8 +172,6 @@ def decide(plan: ExportPlan, source: SourcePlan, cut: CutMode = CutMode.SMART) -
 
 def decided(plan: ExportPlan, cut: CutMode = CutMode.SMART) -> ExportPlan:
     """``plan`` with every source's decision made (kept where one was already stored)."""
-    from dataclasses import replace
-
     sources = tuple(
         s if s.decision is not None else replace(s, decision=decide(plan, s, cut))
         for s in plan.sources

@@ -1,7 +1,7 @@
 """Export plans: plain data that says what one export must produce.
 
-The session layer turns validated ``Options`` into a plan; the media layer
-runs it. Keeping the plan free of protobuf and of FFmpeg objects lets both
+The job engine turns a validated export request into a plan; the media
+layer runs it. Keeping the plan free of protobuf and of FFmpeg objects lets both
 sides be tested alone and lets a plan travel to a remote worker as JSON.
 """
 
@@ -9,82 +9,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from vexport.media.decision import Decision
+from vexport.media.formats import ContainerFormat, ExportFailed, ExportKind
+from vexport.media.pdf import PdfLayout
+from vexport.media.privacy import Privacy
 from vexport.media.rendering import Rendering
+from vexport.media.text import TextOverlay
 from vexport.redact import redact_url
 from vexport.timeutil import format_timestamp, parse_timestamp
 
-if TYPE_CHECKING:
-    from vexport.media.decision import Decision
-    from vexport.media.pdf import PdfLayout
-    from vexport.media.privacy import Privacy
-    from vexport.media.text import TextOverlay
-
+__all__ = [
+    "ContainerFormat",
+    "ExportFailed",
+    "ExportKind",
+    "ExportPlan",
+    "ProducedFile",
+    "RtspTransport",
+    "SourcePlan",
+]
 
 RtspTransport = Literal["tcp", "udp"]
 """How an ``rtsp://`` live input carries RTP: in the RTSP connection, or over UDP."""
-
-
-class ExportKind(StrEnum):
-    ARCHIVE_CLIP = "archive_clip"
-    ARCHIVE_SNAPSHOT = "archive_snapshot"
-    LIVE_CLIP = "live_clip"
-    LIVE_SNAPSHOT = "live_snapshot"
-
-    @property
-    def is_live(self) -> bool:
-        return self in (ExportKind.LIVE_CLIP, ExportKind.LIVE_SNAPSHOT)
-
-    @property
-    def is_clip(self) -> bool:
-        return self in (ExportKind.ARCHIVE_CLIP, ExportKind.LIVE_CLIP)
-
-
-class ContainerFormat(StrEnum):
-    """Output file formats; the value is the file extension."""
-
-    MP4 = "mp4"
-    MKV = "mkv"
-    MPEG_TS = "ts"
-    AVI = "avi"
-    MOV = "mov"
-    JPEG = "jpg"
-    PNG = "png"
-    PDF = "pdf"
-
-    @property
-    def mime_type(self) -> str:
-        return _MIME[self]
-
-    @property
-    def muxer(self) -> str:
-        """The libavformat muxer name."""
-        return _MUXER[self]
-
-
-_MIME = {
-    ContainerFormat.MP4: "video/mp4",
-    ContainerFormat.MKV: "video/x-matroska",
-    ContainerFormat.MPEG_TS: "video/mp2t",
-    ContainerFormat.AVI: "video/x-msvideo",
-    ContainerFormat.MOV: "video/quicktime",
-    ContainerFormat.JPEG: "image/jpeg",
-    ContainerFormat.PNG: "image/png",
-    ContainerFormat.PDF: "application/pdf",
-}
-_MUXER = {
-    ContainerFormat.MP4: "mp4",
-    ContainerFormat.MKV: "matroska",
-    ContainerFormat.MPEG_TS: "mpegts",
-    ContainerFormat.AVI: "avi",
-    ContainerFormat.MOV: "mov",
-    ContainerFormat.JPEG: "image2",
-    ContainerFormat.PNG: "image2",
-    ContainerFormat.PDF: "pdf",
-}
 
 
 @dataclass(frozen=True)
@@ -93,19 +41,18 @@ class SourcePlan:
 
     ``archive_url`` is set for archive exports (the manifest of the chosen
     storage), ``live_url`` for live ones. ``name`` is a file-name-safe label
-    used for this source's output files. ``rtsp_transport`` is the
-    source's configured RTP transport for an ``rtsp://`` live URL.
-
-    The JSON form (what the session store keeps, what a remote worker gets)
-    has the live URL without its credentials: the worker takes the URL from
-    the catalog again (``Catalog.with_live_urls``), so a camera's password
-    never lands in a database row.
+    used for this source's output files. ``storage`` names the chosen archive
+    of the origin: a stored plan keeps origin and storage and leaves the URLs
+    out (they may carry credentials), and the worker that runs it fills them
+    in from its own catalog. ``rtsp_transport`` is the source's configured RTP
+    transport for an ``rtsp://`` live URL.
     """
 
     origin: str
     name: str
     live_url: str | None = None
     archive_url: str | None = None
+    storage: str | None = None
     text: TextOverlay | None = None
     privacy: Privacy | None = None
     rtsp_transport: RtspTransport = "tcp"
@@ -116,8 +63,10 @@ class SourcePlan:
         return {
             "origin": self.origin,
             "name": self.name,
+            # Stored plans leave URLs out; should one be set, never its credentials.
             "live_url": redact_url(self.live_url, keep_query=True) if self.live_url else None,
             "archive_url": self.archive_url,
+            "storage": self.storage,
             "rtsp_transport": self.rtsp_transport,
             "text": self.text.to_json() if self.text else None,
             "privacy": self.privacy.to_json() if self.privacy else None,
@@ -126,15 +75,12 @@ class SourcePlan:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SourcePlan:
-        from vexport.media.decision import Decision
-        from vexport.media.privacy import Privacy
-        from vexport.media.text import TextOverlay
-
         return cls(
             origin=data["origin"],
             name=data["name"],
             live_url=data.get("live_url"),
             archive_url=data.get("archive_url"),
+            storage=data.get("storage"),
             rtsp_transport="udp" if data.get("rtsp_transport") == "udp" else "tcp",
             text=TextOverlay.from_json(data["text"]) if data.get("text") else None,
             privacy=Privacy.from_json(data["privacy"]) if data.get("privacy") else None,
@@ -147,7 +93,6 @@ class ExportPlan:
     kind: ExportKind
     sources: tuple[SourcePlan, ...]
     container: ContainerFormat
-    output_dir: Path
     # Archive: the requested interval (end only for clips).
     start: datetime | None = None
     end: datetime | None = None
@@ -174,7 +119,6 @@ class ExportPlan:
             "kind": self.kind.value,
             "sources": [s.to_json() for s in self.sources],
             "container": self.container.value,
-            "output_dir": str(self.output_dir),
             "start": format_timestamp(self.start) if self.start else None,
             "end": format_timestamp(self.end) if self.end else None,
             "duration_seconds": self.duration_seconds,
@@ -191,13 +135,10 @@ class ExportPlan:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ExportPlan:
-        from vexport.media.pdf import PdfLayout
-
         return cls(
             kind=ExportKind(data["kind"]),
             sources=tuple(SourcePlan.from_json(s) for s in data["sources"]),
             container=ContainerFormat(data["container"]),
-            output_dir=Path(data["output_dir"]),
             start=parse_timestamp(data["start"]) if data.get("start") else None,
             end=parse_timestamp(data["end"]) if data.get("end") else None,
             duration_seconds=data.get("duration_seconds"),
@@ -237,7 +178,3 @@ class ProducedFile:
     # was re-encoded, and a CRC of each copied video packet's picture data, in decode order.
     frames: tuple[tuple[float, bool], ...] = field(default=(), repr=False)
     copied_crcs: tuple[int, ...] = field(default=(), repr=False)
-
-
-class ExportFailed(Exception):
-    """The export could not produce a usable result; the message says why, for the user."""

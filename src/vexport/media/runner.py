@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ from vexport.media.text import add_soft_subtitles, format_wall
 from vexport.media.transcode import TranscodeJob, Transcoder, WallMap
 from vexport.sources.archive_index import ArchiveError, ArchiveIndex, load_archive_index
 from vexport.sources.live import LiveInput
-from vexport.sources.storage import StorageError, StorageReader, default_reader
+from vexport.storage import StorageError, StorageReader, default_reader
 from vexport.timeutil import format_timestamp
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,17 @@ log = logging.getLogger(__name__)
 _LIVE_END_GRACE = 5.0
 # How much archive after a snapshot instant to read (the next frame tells how long it shows).
 _SNAPSHOT_LOOKAHEAD = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class _Output:
+    """Where one source's files go: the run's work directory and the source's file prefix."""
+
+    directory: Path
+    prefix: str
+
+    def file(self, container: ContainerFormat) -> Path:
+        return self.directory / f"{self.prefix}.{container.value}"
 
 
 class _SourceControl:
@@ -86,6 +98,10 @@ class _SourceControl:
     def wait_stop(self, timeout: float) -> bool:
         return self._parent.wait_stop(timeout)
 
+    @property
+    def aborted(self) -> bool:
+        return self._parent.aborted
+
     def report_progress(self, fraction: float, last_frame: datetime | None) -> None:
         self._report(self._index, fraction, last_frame)
 
@@ -94,10 +110,17 @@ def run_export(
     plan: ExportPlan,
     control: JobControl,
     *,
+    workdir: Path,
     reader: StorageReader | None = None,
     ffmpeg: str | None = None,
 ) -> list[ProducedFile]:
-    """Produce the files of ``plan``; files of each source in order, sources in plan order."""
+    """Produce the files of ``plan`` in ``workdir``; each source's files in order, sources
+    in plan order.
+
+    ``workdir`` belongs to this run (the job engine makes one per attempt and
+    hands the produced files to its result store afterwards), so the plan
+    names no directory and can run on any worker.
+    """
     if not plan.sources:
         raise ExportFailed("the export names no source")
     if plan.kind.is_clip and plan.container not in CLIP_CONTAINERS:
@@ -105,7 +128,7 @@ def run_export(
     if not plan.kind.is_clip and plan.container not in SNAPSHOT_FORMATS:
         raise ExportFailed(f"{plan.container.value} is not a snapshot format")
     try:
-        plan.output_dir.mkdir(parents=True, exist_ok=True)
+        workdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportFailed(f"cannot create the output directory: {exc.strerror}") from exc
     storage = reader if reader is not None else default_reader()
@@ -124,7 +147,8 @@ def run_export(
     def run_one(index: int) -> list[ProducedFile]:
         source = plan.sources[index]
         source_control = _SourceControl(control, report, index)
-        return _run_source(plan, source, prefixes[index], source_control, storage, ffmpeg)
+        output = _Output(workdir, prefixes[index])
+        return _run_source(plan, source, output, source_control, storage, ffmpeg)
 
     control.report_progress(0.0, None)
     if len(plan.sources) == 1:
@@ -149,19 +173,19 @@ def run_export(
 def _run_source(
     plan: ExportPlan,
     source: SourcePlan,
-    prefix: str,
+    output: _Output,
     control: JobControl,
     reader: StorageReader,
     ffmpeg: str | None,
 ) -> list[ProducedFile]:
     try:
         if plan.kind is ExportKind.ARCHIVE_CLIP:
-            return _archive_clip(plan, source, prefix, control, reader, ffmpeg)
+            return _archive_clip(plan, source, output, control, reader, ffmpeg)
         if plan.kind is ExportKind.ARCHIVE_SNAPSHOT:
-            return [_archive_snapshot(plan, source, prefix, reader, ffmpeg)]
+            return [_archive_snapshot(plan, source, output, reader, ffmpeg)]
         if plan.kind is ExportKind.LIVE_CLIP:
-            return _live_clip(plan, source, prefix, control, ffmpeg)
-        return [_live_snapshot(plan, source, prefix, control, ffmpeg)]
+            return _live_clip(plan, source, output, control, ffmpeg)
+        return [_live_snapshot(plan, source, output, control, ffmpeg)]
     except ExportFailed:
         raise
     except (ArchiveError, StorageError) as exc:
@@ -192,7 +216,7 @@ def _load_index(source: SourcePlan, reader: StorageReader) -> ArchiveIndex:
 def _archive_clip(
     plan: ExportPlan,
     source: SourcePlan,
-    prefix: str,
+    output: _Output,
     control: JobControl,
     reader: StorageReader,
     ffmpeg: str | None,
@@ -221,7 +245,7 @@ def _archive_clip(
         source,
         lambda: iter_archive_packets(index, start, end, reader),
         ClipRequest(start=plan.start.timestamp(), end=plan.end.timestamp()),
-        prefix,
+        output,
         control,
         ffmpeg,
     )
@@ -239,7 +263,7 @@ def _write_source_clip(
     source: SourcePlan,
     packets: PacketSource,
     request: ClipRequest,
-    prefix: str,
+    output: _Output,
     control: JobControl,
     ffmpeg: str | None,
     *,
@@ -255,13 +279,13 @@ def _write_source_clip(
     decision = decision_of(plan, source)
     try:
         return _write_decided(
-            plan, source, decision, packets(), request, prefix, control, ffmpeg, verify=again
+            plan, source, decision, packets(), request, output, control, ffmpeg, verify=again
         )
     except (SmartCutUnavailable, SeamCheckFailed, ContainerCannotHold) as exc:
         if decision.video is VideoPath.REENCODE or not again:
             raise
         log.warning("%s: %s; re-encoding the whole clip instead", source.origin, exc)
-        for stale in plan.output_dir.glob(f"{prefix}_*"):
+        for stale in output.directory.glob(f"{output.prefix}_*"):
             stale.unlink(missing_ok=True)
         keeps_hevc = exc.codec == "hevc" and not isinstance(exc, ContainerCannotHold)
         codec = VideoCodec.H265 if keeps_hevc else VideoCodec.H264
@@ -275,7 +299,7 @@ def _write_source_clip(
             reasons=(f"in {codec.value}, as a copy was not possible: {exc}",),
         )
         return _write_decided(
-            fallback_plan, source, fallback, packets(), request, prefix, control, ffmpeg
+            fallback_plan, source, fallback, packets(), request, output, control, ffmpeg
         )
 
 
@@ -285,7 +309,7 @@ def _write_decided(
     decision: Decision,
     packets: Iterable[TimedPacket],
     request: ClipRequest,
-    prefix: str,
+    output: _Output,
     control: JobControl,
     ffmpeg: str | None,
     *,
@@ -310,8 +334,8 @@ def _write_decided(
             request,
             origin=source.origin,
             container=plan.container,
-            output_dir=plan.output_dir,
-            file_prefix=prefix,
+            output_dir=output.directory,
+            file_prefix=output.prefix,
             max_file_size=plan.max_file_size,
             control=control,
             edit_list=decision.video is VideoPath.EDIT_LIST,
@@ -468,7 +492,7 @@ def _still_chain(plan: ExportPlan, source: SourcePlan) -> PixelChain | None:
 
 
 def _archive_snapshot(
-    plan: ExportPlan, source: SourcePlan, prefix: str, reader: StorageReader, ffmpeg: str | None
+    plan: ExportPlan, source: SourcePlan, output: _Output, reader: StorageReader, ffmpeg: str | None
 ) -> ProducedFile:
     if plan.start is None:
         raise ExportFailed("an archive snapshot needs a time")
@@ -483,7 +507,7 @@ def _archive_snapshot(
             at,
             origin=source.origin,
             container=plan.container,
-            path=plan.output_dir / f"{prefix}.{plan.container.value}",
+            path=output.file(plan.container),
             write=_still_writer(plan, source, ffmpeg),
         )
 
@@ -529,7 +553,7 @@ def _watch(
 
 
 def _live_clip(
-    plan: ExportPlan, source: SourcePlan, prefix: str, control: JobControl, ffmpeg: str | None
+    plan: ExportPlan, source: SourcePlan, output: _Output, control: JobControl, ffmpeg: str | None
 ) -> list[ProducedFile]:
     duration = plan.duration_seconds
     with _live_input(plan, source, ffmpeg, plan.live_connect_timeout_seconds) as live:
@@ -546,7 +570,7 @@ def _live_clip(
                 source,
                 live.packets,
                 ClipRequest(duration=duration),
-                prefix,
+                output,
                 control,
                 ffmpeg,
                 again=False,
@@ -556,7 +580,7 @@ def _live_clip(
 
 
 def _live_snapshot(
-    plan: ExportPlan, source: SourcePlan, prefix: str, control: JobControl, ffmpeg: str | None
+    plan: ExportPlan, source: SourcePlan, output: _Output, control: JobControl, ffmpeg: str | None
 ) -> ProducedFile:
     wait = plan.snapshot_wait_seconds
     failed = ExportFailed(f"no decodable frame from {source.origin} within {wait:g} s")
@@ -568,7 +592,7 @@ def _live_snapshot(
                 live.packets(),
                 origin=source.origin,
                 container=plan.container,
-                path=plan.output_dir / f"{prefix}.{plan.container.value}",
+                path=output.file(plan.container),
                 wait_seconds=wait,
                 write=_still_writer(plan, source, ffmpeg),
             )

@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from vexport.fonts import font_path
+from vexport.media.formats import ContainerFormat, ExportFailed
 from vexport.media.packets import WALL_EPSILON
-from vexport.media.plan import ContainerFormat, ExportFailed
 
 DEFAULT_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%3N"
 TIMESTAMP_WILDCARD = "{Timestamp}"

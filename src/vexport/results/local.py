@@ -1,20 +1,21 @@
-"""Result files on local disk: one directory per session under ``results_dir``.
+"""Result files on local disk: ``<results_dir>/<job>/<attempt>/<file>``.
 
-Downloads never join a client string onto a path: the session row lists the
-files and their ids, and a file is opened only by looking its id up there, so
-nothing outside the session's directory can be served.
+The embedded default. Files are moved (renamed) from the run's work
+directory, which is on the same disk, so taking them costs nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from vexport.media.plan import ProducedFile
-from vexport.sessions.model import ResultFile
+from vexport.errors import NotFound
+from vexport.results.base import ResultFile, attempt_key, with_key
 
-_HASH_BLOCK = 1024 * 1024
+__all__ = ["LocalResultStore"]
 
 
 class LocalResultStore:
@@ -22,37 +23,52 @@ class LocalResultStore:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def session_dir(self, session_id: str) -> Path:
-        if not session_id or "/" in session_id or session_id.startswith("."):
-            raise ValueError(f"not a session id: {session_id!r}")
-        return self.root / session_id
+    def put(self, job_id: str, attempt: int, file: ResultFile, path: Path) -> ResultFile:
+        key = attempt_key(job_id, attempt, file.file_id)
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.move(path, target)
+        os.chmod(target, 0o600)
+        return with_key(file, key)
 
-    def register(self, session_id: str, produced: ProducedFile) -> ResultFile:
-        """Describe a file the media layer wrote into the session's directory."""
-        path = produced.path.resolve()
-        directory = self.session_dir(session_id)
-        if path.parent != directory:
-            raise ValueError(f"{path} is not in the results of session {session_id}")
-        return ResultFile(
-            file_id=path.name,
-            origin=produced.origin,
-            size=path.stat().st_size,
-            first_frame=produced.first_frame,
-            last_frame=produced.last_frame,
-            mime_type=produced.mime_type,
-            sha256=sha256_of(path),
-        )
+    def path_of(self, file: ResultFile) -> Path:
+        """The file on disk; only keys this store made resolve inside its root."""
+        path = (self.root / file.key).resolve()
+        if not file.key or not path.is_relative_to(self.root):
+            raise NotFound(f"file {file.file_id!r} is not in the result store")
+        return path
 
-    def path_of(self, session_id: str, file: ResultFile) -> Path:
-        return self.session_dir(session_id) / file.file_id
+    def open(self, file: ResultFile) -> _LocalReader:
+        try:
+            handle = open(self.path_of(file), "rb")  # noqa: SIM115 (closed by the reader)
+        except FileNotFoundError:
+            raise NotFound(f"file {file.file_id!r} is missing from the result store") from None
+        return _LocalReader(handle, os.fstat(handle.fileno()).st_size)
 
-    def delete_session(self, session_id: str) -> None:
-        shutil.rmtree(self.session_dir(session_id), ignore_errors=True)
+    def delete(self, job_id: str, attempt: int | None = None) -> None:
+        if not job_id or "/" in job_id or job_id.startswith("."):
+            raise ValueError(f"not a job id: {job_id!r}")
+        directory = self.root / job_id
+        if attempt is not None:
+            directory = directory / str(attempt)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(_HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
+class _LocalReader:
+    def __init__(self, handle: BinaryIO, size: int) -> None:
+        self._handle = handle
+        self.size = size
+
+    def chunks(self, start: int, chunk_size: int, end: int | None = None) -> Iterator[bytes]:
+        stop = self.size if end is None else min(end, self.size)
+        self._handle.seek(start)
+        position = start
+        while position < stop:
+            data = self._handle.read(min(chunk_size, stop - position))
+            if not data:
+                return
+            position += len(data)
+            yield data
+
+    def close(self) -> None:
+        self._handle.close()

@@ -29,8 +29,8 @@ from pathlib import Path
 import av
 
 from vexport.config import Settings
-from vexport.media.control import SimpleJobControl
-from vexport.media.decision import decided
+from vexport.media.control import JobControl
+from vexport.media.decision import CutMode, decided
 from vexport.media.ffmpeg import ffmpeg_binary
 from vexport.media.plan import (
     ContainerFormat,
@@ -43,12 +43,12 @@ from vexport.media.rendering import Quality, Rendering, VideoCodec, VideoEncodin
 from vexport.media.runner import run_export
 from vexport.media.snapshot import write_image
 from vexport.s3.client import S3Endpoint, S3Error, make_client, shared_client
-from vexport.s3.reader import S3Reader
 from vexport.s3.upload import upload_file
 from vexport.s3dir.errors import ErrorCode, S3DirError
 from vexport.s3dir.request import S3DirRequest
 from vexport.sources.archive_index import ArchiveError, ArchiveIndex, load_archive_index
-from vexport.sources.storage import StorageError
+from vexport.storage import StorageError
+from vexport.storage.s3 import S3Reader
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def lack_ms(index: ArchiveIndex, request: S3DirRequest) -> int:
 
 
 def run_s3dir_export(
-    request: S3DirRequest, settings: Settings, workdir: Path, control: SimpleJobControl
+    request: S3DirRequest, settings: Settings, workdir: Path, control: JobControl
 ) -> S3DirResult:
     """Run the job in ``workdir`` (removed afterwards); raises ``S3DirError``.
 
@@ -86,7 +86,7 @@ def run_s3dir_export(
 
 
 def _run(
-    request: S3DirRequest, settings: Settings, workdir: Path, control: SimpleJobControl
+    request: S3DirRequest, settings: Settings, workdir: Path, control: JobControl
 ) -> S3DirResult:
     configured = settings.s3_endpoint()
     source = S3Endpoint(
@@ -159,7 +159,7 @@ def _cut(
     settings: Settings,
     reader: S3Reader,
     workdir: Path,
-    control: SimpleJobControl,
+    control: JobControl,
 ) -> tuple[Path, str]:
     """The clip as one file, and what was done to make it (for ``ErrorMessage``).
 
@@ -177,16 +177,17 @@ def _cut(
                 ),
             ),
             container=request.container,
-            output_dir=workdir / "pieces",
             start=request.start,
             end=request.end,
             file_stem=Path(request.destination_key).stem or "export",
             rendering=Rendering(video=VideoEncoding(codec=request.codec, quality=quality)),
         ),
-        settings.media.cut,
+        CutMode(settings.media.cut),
     )
     try:
-        pieces = run_export(plan, control, reader=reader, ffmpeg=settings.media.ffmpeg)
+        pieces = run_export(
+            plan, control, workdir=workdir / "pieces", reader=reader, ffmpeg=settings.media.ffmpeg
+        )
     except ExportFailed as exc:
         raise S3DirError(ErrorCode.EXPORT_FAILED, str(exc)) from None
     if not pieces:

@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from vexport.redact import redact_url
-from vexport.sources.storage import StorageError, StorageReader, resolve_url
+from vexport.storage import StorageError, StorageReader, resolve_url
 from vexport.timeutil import TimestampError, parse_timestamp
 
 __all__ = [

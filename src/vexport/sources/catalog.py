@@ -7,7 +7,6 @@ storages, never locations.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,7 +14,6 @@ from typing import Literal
 
 from vexport.config import ArchiveConfig, SourceConfig
 from vexport.errors import FailedPrecondition, NotFound
-from vexport.media.plan import ExportPlan
 
 
 @dataclass(frozen=True)
@@ -25,6 +23,8 @@ class Origin:
     live_url: str | None
     archives: tuple[ArchiveConfig, ...]
     rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    # The export agent pinned to this origin, if any.
+    agent: str | None = None
 
     def archive(self, storage: str | None) -> ArchiveConfig:
         """The archive named ``storage``, or the first one when none is named."""
@@ -51,6 +51,7 @@ class Catalog:
             live_url=source.live,
             archives=tuple(source.archives),
             rtsp_transport=source.rtsp_transport,
+            agent=source.agent,
         )
 
     def get(self, origin: str) -> Origin:
@@ -59,19 +60,9 @@ class Catalog:
         except KeyError:
             raise NotFound(f"unknown origin {origin!r}") from None
 
-    def with_live_urls(self, plan: ExportPlan) -> ExportPlan:
-        """``plan`` with its live sources' URLs from the catalog, credentials included.
-
-        Stored plans keep live URLs without credentials (``SourcePlan.to_json``);
-        an origin no longer configured keeps the stored URL and fails to connect.
-        """
-        sources = []
-        for source in plan.sources:
-            origin = self._origins.get(source.origin)
-            if source.live_url and origin is not None and origin.live_url:
-                source = dataclasses.replace(source, live_url=origin.live_url)
-            sources.append(source)
-        return dataclasses.replace(plan, sources=tuple(sources))
+    def pins(self) -> dict[str, str]:
+        """Origin -> agent, for the origins pinned to one."""
+        return {o.origin: o.agent for o in self._origins.values() if o.agent is not None}
 
     def origins(self) -> list[Origin]:
         return list(self._origins.values())

@@ -11,21 +11,19 @@ from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
 from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2_grpc as compat_grpc
 from vexport.protos.vexport.v1 import export_service_pb2 as own_pb
 from vexport.protos.vexport.v1 import export_service_pb2_grpc as own_grpc
-from vexport.sessions.service import SessionService
 
 COMPAT_SERVICE = spb.DESCRIPTOR.services_by_name["ExportService"].full_name
 OWN_SERVICE = own_pb.DESCRIPTOR.services_by_name["ExportService"].full_name
 
 
 class GrpcServer:
-    def __init__(self, service: SessionService, address: str) -> None:
+    def __init__(self, servicer: ExportServicer, address: str) -> None:
         self.server = grpc.aio.server(
             options=[
                 ("grpc.max_send_message_length", 8 * 1024 * 1024),
                 ("grpc.so_reuseport", 0),
             ]
         )
-        servicer = ExportServicer(service)
         compat_grpc.add_ExportServiceServicer_to_server(servicer, self.server)
         own_grpc.add_ExportServiceServicer_to_server(servicer, self.server)  # type: ignore[arg-type]
         self.health = health.aio.HealthServicer()

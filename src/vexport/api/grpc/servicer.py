@@ -1,8 +1,8 @@
-"""The ExportService servicer: translate messages to session calls, errors to statuses.
+"""The ExportService servicer: translate messages to job service calls, errors to statuses.
 
 One instance serves both service names (the compatibility one and ours).
-Blocking store calls are short single-row transactions; file reads for
-downloads go through a thread so a slow disk never stalls the event loop.
+Every call into the job service runs in a thread: the store is a database
+(and, scaled out, a network away), and the event loop also serves HTTP.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from vexport.api.contract import ExportContract
 from vexport.api.grpc.convert import session_info, state_message
 from vexport.errors import (
     FailedPrecondition,
@@ -24,9 +25,9 @@ from vexport.errors import (
     Unimplemented,
     VexportError,
 )
+from vexport.jobs.service import JobService
 from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
 from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2_grpc as spb_grpc
-from vexport.sessions.service import SessionService
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,9 @@ def _unary(
 
 
 class ExportServicer(spb_grpc.ExportServiceServicer):
-    def __init__(self, service: SessionService) -> None:
+    def __init__(self, service: JobService, contract: ExportContract) -> None:
         self.service = service
+        self.contract = contract
 
     @_unary
     async def StartSession(
@@ -76,40 +78,46 @@ class ExportServicer(spb_grpc.ExportServiceServicer):
     ) -> spb.StartSessionResponse:
         if not request.HasField("session_options"):
             raise InvalidArgument("is required", field="session_options")
-        session_id = self.service.start(request.session_options)
+        options = request.session_options
+        export = self.contract.request(options)  # CPU only: no I/O
+        session_id = await asyncio.to_thread(
+            self.service.start, export, options.SerializeToString()
+        )
         return spb.StartSessionResponse(started_session_id=session_id)
 
     @_unary
     async def GetSessionState(
         self, request: spb.GetSessionStateRequest, context: grpc.aio.ServicerContext
     ) -> spb.GetSessionStateResponse:
-        session = self.service.get_state(request.session_id)
-        return spb.GetSessionStateResponse(session_state=state_message(session))
+        job = await asyncio.to_thread(self.service.get_state, request.session_id)
+        return spb.GetSessionStateResponse(session_state=state_message(job))
 
     @_unary
     async def StopSession(
         self, request: spb.StopSessionRequest, context: grpc.aio.ServicerContext
     ) -> spb.StopSessionResponse:
-        session = await self.service.stop_and_wait(request.session_id)
-        return spb.StopSessionResponse(session_state=state_message(session))
+        job = await self.service.stop_and_wait(request.session_id)
+        return spb.StopSessionResponse(session_state=state_message(job))
 
     @_unary
     async def DestroySession(
         self, request: spb.DestroySessionRequest, context: grpc.aio.ServicerContext
     ) -> spb.DestroySessionResponse:
-        self.service.destroy(request.session_id)
+        await asyncio.to_thread(self.service.destroy, request.session_id)
         return spb.DestroySessionResponse()
 
     async def ListSessions(
         self, request: spb.ListSessionsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[spb.ListSessionsResponse]:
         try:
-            page = self.service.list_page(request.page_token, request.page_size)
+            page = await asyncio.to_thread(
+                self.service.list_page, request.page_token, request.page_size
+            )
         except VexportError as exc:
             await context.abort(status_of(exc), str(exc))
             return
         yield spb.ListSessionsResponse(
-            sessions=[session_info(s) for s in page.sessions],
+            sessions=[session_info(job) for job in page.jobs],
             next_page_token=page.next_page_token,
         )
 
@@ -121,9 +129,12 @@ class ExportServicer(spb_grpc.ExportServiceServicer):
                 raise InvalidArgument("is required", field="file_path")
             chunk_kb = request.chunk_size_kb or DEFAULT_CHUNK_KB
             chunk_size = min(chunk_kb, MAX_CHUNK_KB) * 1024
-            file, path = self.service.open_download(request.session_id, request.file_path)
+            file, reader = await asyncio.to_thread(
+                self.service.open_download, request.session_id, request.file_path
+            )
             chunks = max(1, -(-file.size // chunk_size))
             if request.start_from_chunk_index >= chunks and file.size > 0:
+                reader.close()
                 raise InvalidArgument(
                     f"chunk {request.start_from_chunk_index} is past the end: the file has "
                     f"{chunks} chunks of {chunk_size // 1024} KiB",
@@ -133,14 +144,24 @@ class ExportServicer(spb_grpc.ExportServiceServicer):
             await context.abort(status_of(exc), str(exc))
             return
         index = request.start_from_chunk_index
-        with open(path, "rb") as handle:
-            handle.seek(index * chunk_size)
+        blocks = reader.chunks(index * chunk_size, chunk_size)
+        try:
             while True:
-                data = await asyncio.to_thread(handle.read, chunk_size)
-                if not data and index > request.start_from_chunk_index:
+                data = await asyncio.to_thread(next, blocks, None)
+                if data is None:
+                    if index == request.start_from_chunk_index:
+                        yield spb.FileChunk(index=index, data=b"")  # an empty file: one chunk
                     break
                 yield spb.FileChunk(index=index, data=data)
                 index += 1
-                if len(data) < chunk_size:
-                    break
-        self.service.touch_download(request.session_id)
+        except VexportError as exc:
+            await context.abort(status_of(exc), str(exc))
+        except Exception as exc:  # the result store broke off (S3 away): the client resumes
+            log.warning("download of %s broke off: %s", request.session_id, type(exc).__name__)
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                f"reading the file failed at chunk {index}; resume with start_from_chunk_index",
+            )
+        finally:
+            await asyncio.to_thread(reader.close)
+        await asyncio.to_thread(self.service.touch_download, request.session_id)

@@ -1,8 +1,8 @@
 """The FastAPI application: the session routes, error handling, extra routers.
 
-Built around the process's one ``SessionService``; other parts of the service
+Built around the process's one ``JobService``; other parts of the service
 (the export-to-s3dir workflow) hand their routers in rather than this module
-importing them, so the HTTP layer depends on nothing but the sessions.
+importing them, so the session mirror depends on nothing but the sessions.
 """
 
 from __future__ import annotations
@@ -12,13 +12,16 @@ from collections.abc import Sequence
 from fastapi import APIRouter, FastAPI
 
 import vexport
+from vexport.api.contract import ExportContract
 from vexport.api.http.errors import install_error_handlers
 from vexport.api.http.limits import BodySizeLimit
 from vexport.api.http.sessions import sessions_router
-from vexport.sessions.service import SessionService
+from vexport.jobs.service import JobService
 
 
-def create_app(service: SessionService, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
+def create_app(
+    service: JobService, contract: ExportContract, *, routers: Sequence[APIRouter] = ()
+) -> FastAPI:
     app = FastAPI(
         title="vexport",
         version=getattr(vexport, "__version__", "0"),
@@ -26,7 +29,7 @@ def create_app(service: SessionService, *, routers: Sequence[APIRouter] = ()) ->
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
-    app.include_router(sessions_router(service))
+    app.include_router(sessions_router(service, contract))
     for router in routers:
         app.include_router(router)
     return app

@@ -15,9 +15,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from vexport.s3dir.errors import ErrorCode
-from vexport.s3dir.jobs import Answer, S3DirJobs
-from vexport.s3dir.request import ExportToS3DirBody
+import vexport
+from vexport.api.contract.s3dir import ExportToS3DirBody, s3dir_request
+from vexport.s3dir.errors import ErrorCode, S3DirError
+from vexport.s3dir.service import Answer, S3DirService
 
 
 class ExportToS3DirAnswer(BaseModel):
@@ -31,7 +32,21 @@ class ExportToS3DirAnswer(BaseModel):
     LackLength: int
 
 
-def s3dir_router(jobs: S3DirJobs) -> APIRouter:
+def answer_json(answer: Answer) -> dict[str, Any]:
+    """The answer as the contract spells it."""
+    return {
+        "ErrorCode": int(answer.code),
+        "ErrorMessage": answer.message,
+        "TimeWait": answer.time_wait_ms,
+        "VideoPath": answer.video_path,
+        "ImagePath": answer.image_path,
+        "S3Dir": answer.s3_dir,
+        "Version": vexport.__version__,
+        "LackLength": answer.lack_ms,
+    }
+
+
+def s3dir_router(service: S3DirService) -> APIRouter:
     router = APIRouter(tags=["export-to-s3dir"])
 
     @router.post(
@@ -50,8 +65,11 @@ def s3dir_router(jobs: S3DirJobs) -> APIRouter:
         try:
             data = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError):
-            return Answer(ErrorCode.BAD_REQUEST, "the body is not JSON").to_json()
-        answer = await asyncio.to_thread(jobs.answer, data)
-        return answer.to_json()
+            return answer_json(Answer(ErrorCode.BAD_REQUEST, "the body is not JSON"))
+        try:
+            checked = s3dir_request(data, service.config)
+        except S3DirError as exc:
+            return answer_json(Answer(exc.code, str(exc)))
+        return answer_json(await asyncio.to_thread(service.answer, checked))
 
     return router

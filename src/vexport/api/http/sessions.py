@@ -1,8 +1,8 @@
 """``/api/v1/sessions``: the gRPC ExportService as resources.
 
-Each route makes the same ``SessionService`` call as its gRPC method and
+Each route makes the same ``JobService`` call as its gRPC method and
 answers with the same message in JSON, so behaviour, validation and error
-messages are shared. Store calls are short but blocking: they run in threads.
+messages are shared. Job service calls touch the store: they run in threads.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request, Response
 from google.protobuf import json_format
 
+from vexport.api.contract import ExportContract
 from vexport.api.grpc.convert import session_info, state_message
 from vexport.api.http.download import file_response
 from vexport.api.http.models import (
@@ -23,8 +24,8 @@ from vexport.api.http.models import (
     message_json,
 )
 from vexport.errors import InvalidArgument
+from vexport.jobs.service import JobService
 from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
-from vexport.sessions.service import SessionService
 
 MAX_PAGE_SIZE = 1000
 
@@ -39,7 +40,7 @@ def parse_options(body: dict[str, Any]) -> pb.Options:
         ) from None
 
 
-def sessions_router(service: SessionService) -> APIRouter:
+def sessions_router(service: JobService, contract: ExportContract) -> APIRouter:
     router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
 
     @router.post("", status_code=201, response_model=StartedSession)
@@ -52,7 +53,9 @@ def sessions_router(service: SessionService) -> APIRouter:
             ),
         ],
     ) -> StartedSession:
-        session_id = await asyncio.to_thread(service.start, parse_options(options))
+        message = parse_options(options)
+        export = contract.request(message)
+        session_id = await asyncio.to_thread(service.start, export, message.SerializeToString())
         response.headers["Location"] = f"/api/v1/sessions/{session_id}"
         return StartedSession(session_id=session_id)
 
@@ -63,19 +66,19 @@ def sessions_router(service: SessionService) -> APIRouter:
     ) -> dict[str, Any]:
         page = await asyncio.to_thread(service.list_page, page_token, page_size)
         return {
-            "sessions": [message_json(session_info(s)) for s in page.sessions],
+            "sessions": [message_json(session_info(job)) for job in page.jobs],
             "next_page_token": page.next_page_token,
         }
 
     @router.get("/{session_id}", response_model=SessionInfo)
     async def get_session(session_id: str) -> dict[str, Any]:
-        session = await asyncio.to_thread(service.get_state, session_id)
-        return message_json(session_info(session))
+        job = await asyncio.to_thread(service.get_state, session_id)
+        return message_json(session_info(job))
 
     @router.post("/{session_id}/stop", response_model=dict[str, Any])
     async def stop_session(session_id: str) -> dict[str, Any]:
-        session = await service.stop_and_wait(session_id)
-        return message_json(state_message(session))
+        job = await service.stop_and_wait(session_id)
+        return message_json(state_message(job))
 
     @router.delete("/{session_id}", status_code=204)
     async def destroy_session(session_id: str) -> Response:

@@ -1,0 +1,115 @@
+"""The export kinds (archive and live clips and snapshots): a stored plan run by the media
+engine, its files hashed and, with ``cloud_export``, delivered to the object store.
+
+The stored plan names origins and storages, not URLs; they are looked up
+here, in the catalog of the process that runs the export, so credentials in
+a camera's URL never leave the configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from vexport.jobs.control import StoreJobControl
+from vexport.jobs.model import Job
+from vexport.jobs.worker import FinishedFile, RunResult
+from vexport.media.decision import describe
+from vexport.media.plan import ExportFailed, ExportPlan, ProducedFile, SourcePlan
+from vexport.media.runner import run_export
+from vexport.results.base import describe as describe_file
+from vexport.results.s3 import S3ResultStore
+from vexport.s3.client import S3Error
+from vexport.sources.catalog import Catalog
+from vexport.storage import StorageReader
+
+__all__ = ["ExportRunner", "reported_processing"]
+
+log = logging.getLogger(__name__)
+
+
+class ExportRunner:
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        reader: StorageReader,
+        ffmpeg: str | None,
+        cloud: S3ResultStore | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.reader = reader
+        self.ffmpeg = ffmpeg
+        self.cloud = cloud
+
+    def run(self, job: Job, control: StoreJobControl, workdir: Path) -> RunResult:
+        plan = ExportPlan.from_json(dict(job.request["plan"]))
+        try:
+            plan = self.resolved(plan)
+            produced = run_export(
+                plan, control, workdir=workdir, reader=self.reader, ffmpeg=self.ffmpeg
+            )
+        except ExportFailed as exc:
+            return RunResult(error=str(exc))
+        if control.aborted:
+            return RunResult()
+        files = [FinishedFile(describe_file(p), p.path) for p in produced]
+        processing = reported_processing(plan, produced)
+        if files and plan.extra.get("cloud_export"):
+            files, error = self._deliver(job.id, files)
+            return RunResult(files=files, error=error, processing=processing)
+        return RunResult(files=files, processing=processing)
+
+    def resolved(self, plan: ExportPlan) -> ExportPlan:
+        """The plan with each source's live or archive URL from this process's catalog."""
+        sources = tuple(self._resolved(plan, source) for source in plan.sources)
+        return dataclasses.replace(plan, sources=sources)
+
+    def _resolved(self, plan: ExportPlan, source: SourcePlan) -> SourcePlan:
+        try:
+            origin = self.catalog.get(source.origin)
+            if plan.kind.is_live:
+                if not origin.live_url:
+                    raise ExportFailed(f"origin {source.origin!r} has no live stream any more")
+                return dataclasses.replace(source, live_url=origin.live_url)
+            archive = origin.archive(source.storage)
+        except ExportFailed:
+            raise
+        except Exception as exc:  # NotFound, FailedPrecondition: the configuration changed
+            raise ExportFailed(
+                f"{exc} (the configuration changed since the export started)"
+            ) from None
+        return dataclasses.replace(source, archive_url=archive.url, storage=archive.storage)
+
+    def _deliver(self, job_id: str, files: list[FinishedFile]) -> tuple[list[FinishedFile], str]:
+        """Upload every file; all of them or (on failure) none stays in the bucket.
+
+        The files are kept either way, so a failed delivery can still be downloaded.
+        """
+        if self.cloud is None:
+            return files, "cloud export is no longer configured ([results] s3_bucket)"
+        delivered: list[FinishedFile] = []
+        try:
+            for finished in files:
+                done = self.cloud.upload(job_id, finished.file, finished.path)
+                file = dataclasses.replace(finished.file, cloud_id=done.url)
+                delivered.append(FinishedFile(file, finished.path))
+        except Exception as exc:
+            # S3Error messages name bucket and key, never credentials.
+            if not isinstance(exc, S3Error):
+                log.exception("cloud export of %s failed unexpectedly", job_id)
+            self.cloud.delete_urls([f.file.cloud_id for f in delivered])
+            return files, f"cloud export failed: {exc}"
+        return delivered, ""
+
+
+def reported_processing(plan: ExportPlan, produced: list[ProducedFile]) -> str:
+    """What the files say was done to the video (smart cut counts…), else the plan's intent."""
+    reported = list(dict.fromkeys(p.processing for p in produced if p.processing))
+    if not reported:
+        return describe(plan)
+    if len(reported) == 1:
+        return reported[0]
+    by_origin = dict.fromkeys(f"{p.origin}: {p.processing}" for p in produced if p.processing)
+    return "; ".join(by_origin)

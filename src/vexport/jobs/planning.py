@@ -1,0 +1,58 @@
+"""From a checked request to the plan a worker runs: the operator's choices added, the
+copy-or-re-encode decision made, once, when the job is created.
+
+Everything here is decided by the accepting process from the request and the
+configuration alone, and stored with the job, so a plan made on one replica
+runs the same way on any worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from vexport.config import Settings
+from vexport.jobs.requests import ExportRequest
+from vexport.media.decision import CutMode, decided
+from vexport.media.plan import ExportPlan, SourcePlan
+
+__all__ = ["plan_of", "with_configured_fill"]
+
+
+def plan_of(request: ExportRequest, settings: Settings) -> ExportPlan:
+    """The export plan of ``request`` with every source's decision made."""
+    plan = ExportPlan(
+        kind=request.kind,
+        sources=with_configured_fill(
+            request.sources, settings.media.mask_fill, settings.media.mosaic_cell
+        ),
+        container=request.container,
+        start=request.start,
+        end=request.end,
+        duration_seconds=request.duration_seconds,
+        max_file_size=request.max_file_size,
+        snapshot_wait_seconds=settings.sessions.snapshot_wait.total_seconds(),
+        reconnect_delay_seconds=settings.sessions.reconnect_delay.total_seconds(),
+        live_connect_timeout_seconds=settings.sessions.live_connect_timeout.total_seconds(),
+        file_stem=request.file_stem,
+        rendering=request.rendering,
+        pdf=request.pdf,
+        timezone_minutes=request.timezone_minutes,
+        extra={"cloud_export": True} if request.cloud_export else {},
+    )
+    return decided(plan, CutMode(settings.media.cut))
+
+
+def with_configured_fill(
+    sources: Sequence[SourcePlan], fill: str, mosaic_cell: float
+) -> tuple[SourcePlan, ...]:
+    """The sources with the operator's mask fill (``[media] mask_fill``, ``mosaic_cell``)."""
+    return tuple(
+        dataclasses.replace(
+            source,
+            privacy=dataclasses.replace(source.privacy, fill=fill, mosaic_cell=mosaic_cell),
+        )
+        if source.privacy is not None
+        else source
+        for source in sources
+    )
