@@ -1,0 +1,284 @@
+"""A real ``vexport serve`` process and a client that uses it as a user's program would.
+
+The benchmark measures vexport through its API: a separate server process
+(its own interpreter and GIL, as in production) on loopback ports, driven
+over gRPC by this process: StartSession, GetSessionState until completed,
+DownloadFile of every result file to disk. The HTTP mirror serves the Range
+download measurement.
+
+Polling: the client asks for the state every 5 ms at first, backing off to
+``POLL_CAP`` (20 ms), so a 100 ms snapshot is not measured as 200 ms and a
+five-minute export does not hammer the store; the end of an export is seen
+at most ``POLL_CAP`` late.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from vexport.config import DEFAULT_AGENT, Settings, load_settings
+from vexport.media.plan import ProducedFile
+from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
+from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
+from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2_grpc as spb_grpc
+from vexport.results.local import LocalResultStore
+from vexport.sessions.model import Session, SessionState
+from vexport.sessions.store import SessionStore
+
+__all__ = ["POLL_CAP", "BenchServer", "Exported", "bench_server", "free_port"]
+
+POLL_FIRST = 0.005
+POLL_CAP = 0.02
+_GRPC_OPTIONS = [("grpc.max_receive_message_length", 8 << 20)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _toml(value: Any) -> str:
+    """TOML for the few shapes a config needs (JSON strings are TOML basic strings)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no TOML for {value!r}")
+
+
+def write_config(path: Path, sections: dict[str, Any]) -> Path:
+    lines = []
+    for name, body in sections.items():
+        if isinstance(body, list):  # an array of tables
+            for entry in body:
+                lines.append(f"[[{name}]]")
+                lines += [f"{k} = {_toml(v)}" for k, v in entry.items()]
+        else:
+            lines.append(f"[{name}]")
+            lines += [f"{k} = {_toml(v)}" for k, v in body.items()]
+        lines.append("")
+    path.write_text("\n".join(lines))
+    return path
+
+
+@dataclass
+class Exported:
+    """One session as the client saw it: its files on disk and the time it all took."""
+
+    session_id: str
+    files: list[Path]
+    seconds: float
+    processing: str = ""
+    sizes: list[int] = field(default_factory=list)
+
+
+class BenchServer:
+    """``vexport serve --config FILE`` in a child process, and a client for it."""
+
+    def __init__(
+        self, workdir: Path, sources: list[dict[str, Any]], media: dict[str, Any] | None = None
+    ) -> None:
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.grpc_address = f"127.0.0.1:{free_port()}"
+        self.http_url = f"http://127.0.0.1:{free_port()}"
+        sections: dict[str, Any] = {
+            "server": {
+                "grpc": self.grpc_address,
+                "http": self.http_url.removeprefix("http://"),
+                "data_dir": str(workdir / "data"),
+                "shutdown_grace": "1s",
+            },
+            "sessions": {"max_running": 2},
+            "sources": sources,
+        }
+        if media:
+            sections["media"] = media
+        self.config = write_config(workdir / "vexport.toml", sections)
+        self.log_path = workdir / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._channel: grpc.Channel | None = None
+        self.stub: spb_grpc.ExportServiceStub | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def settings(self) -> Settings:
+        return load_settings(self.config)
+
+    def start(self, timeout: float = 60.0) -> BenchServer:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "vexport", "serve", "--config", str(self.config),
+                 "--log-level", "warning"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )  # fmt: skip
+        self._channel = grpc.insecure_channel(self.grpc_address, options=_GRPC_OPTIONS)
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            self.stop()
+            tail = self.log_path.read_text()[-2000:]
+            raise RuntimeError(f"vexport serve did not start: {tail}") from None
+        self.stub = spb_grpc.ExportServiceStub(self._channel)
+        return self
+
+    def stop(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    # -- the client ------------------------------------------------------------------
+
+    def export(self, options: pb.Options, out_dir: Path, *, timeout: float = 1800.0) -> Exported:
+        """StartSession, poll to completion, download every file; timed from the first call."""
+        assert self.stub is not None
+        began = time.perf_counter()
+        session_id = self.stub.StartSession(
+            spb.StartSessionRequest(session_options=options)
+        ).started_session_id
+        state = self.wait(session_id, timeout)
+        if not state.result.succeeded:
+            raise RuntimeError(f"session {session_id} failed: {state.error or state}")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        files = []
+        for file in state.result.files:
+            target = out_dir / Path(file.path).name
+            with open(target, "wb") as handle:
+                for chunk in self.stub.DownloadFile(
+                    spb.DownloadFileRequest(session_id=session_id, file_path=file.path)
+                ):
+                    handle.write(chunk.data)
+            files.append(target)
+        seconds = time.perf_counter() - began
+        return Exported(
+            session_id,
+            files,
+            seconds,
+            processing=state.processing,
+            sizes=[f.size for f in state.result.files],
+        )
+
+    def wait(self, session_id: str, timeout: float) -> spb.State:
+        assert self.stub is not None
+        deadline = time.monotonic() + timeout
+        pause = POLL_FIRST
+        while True:
+            state: spb.State = self.stub.GetSessionState(
+                spb.GetSessionStateRequest(session_id=session_id)
+            ).session_state
+            if state.state >= spb.S_COMPLETED:
+                return state
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"session {session_id} not done after {timeout:.0f} s")
+            time.sleep(pause)
+            pause = min(POLL_CAP, pause * 1.5)
+
+    def destroy(self, session_id: str) -> None:
+        assert self.stub is not None
+        self.stub.DestroySession(spb.DestroySessionRequest(session_id=session_id))
+
+    def grpc_download(self, session_id: str, path: str, chunk_size_kb: int = 0) -> int:
+        """DownloadFile of one file, bytes counted and dropped; the byte count."""
+        assert self.stub is not None
+        total = 0
+        request = spb.DownloadFileRequest(
+            session_id=session_id, file_path=path, chunk_size_kb=chunk_size_kb
+        )
+        for chunk in self.stub.DownloadFile(request):
+            total += len(chunk.data)
+        return total
+
+    def place_file(self, like_session: str, size: int, name: str) -> tuple[str, str]:
+        """A completed session holding a ``size``-byte file of random bytes: (id, path).
+
+        Made through the service's own store: a session row added like the
+        ``like_session`` one (same agent, kind, options and plan), the file
+        written into its result directory and registered (size, SHA-256), and
+        the session completed with it, as a worker completes one.
+        """
+        settings = self.settings()
+        store = SessionStore(settings.database_url)
+        results = LocalResultStore(settings.results_dir)
+        try:
+            model = store.get(like_session)
+            assert model is not None
+            session_id = str(uuid.uuid4())
+            now = datetime.now(UTC)
+            store.add(
+                Session(
+                    id=session_id,
+                    seq=0,
+                    created_at=now,
+                    agent=model.agent or DEFAULT_AGENT,
+                    kind=model.kind,
+                    options=model.options,
+                    plan=model.plan,
+                    last_poll_at=now,
+                )
+            )
+            directory = results.session_dir(session_id)
+            directory.mkdir(parents=True)
+            path = directory / name
+            block = os.urandom(1 << 20)
+            with open(path, "wb") as handle:
+                for index in range(size >> 20):
+                    # Vary every block a little so nothing downstream can dedupe it.
+                    handle.write(index.to_bytes(8, "little") + block[8:])
+                handle.write(block[: size & ((1 << 20) - 1)])
+            registered = results.register(
+                session_id,
+                ProducedFile(path, model.files[0].origin if model.files else "", now, now,
+                             "application/octet-stream"),
+            )  # fmt: skip
+            store.transition(session_id, (SessionState.NONE,), state=SessionState.RUNNING)
+            completed = store.complete(
+                session_id, succeeded=True, error="", files=[registered], now=now, last_frame=now
+            )
+            assert completed, "the placed session was not completed"
+            return session_id, registered.file_id
+        finally:
+            store.close()
+
+
+@contextmanager
+def bench_server(
+    workdir: Path, sources: list[dict[str, Any]], media: dict[str, Any] | None = None
+) -> Iterator[BenchServer]:
+    server = BenchServer(workdir, sources, media).start()
+    try:
+        yield server
+    finally:
+        server.stop()
