@@ -8,6 +8,12 @@ multiple ranges, suffix and open ranges, ``If-Range``, ``HEAD`` and 416 with
 
 The ETag is the file's SHA-256 (which the session already lists), a strong
 validator that survives restarts and copies, unlike one derived from mtime.
+
+Starlette reads the file in 64 KiB blocks, each read a hop to a worker
+thread and back; result files run to gigabytes, so the blocks here are
+1 MiB. On the 2-core machine (loaded), a 1 GiB Range download with curl
+went from 150 to 750 MB/s, the server's CPU from 4.6 to 0.6 s per GiB
+(docs/performance.md).
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ from starlette.responses import FileResponse
 
 from vexport.sessions.model import ResultFile
 from vexport.sessions.service import SessionService
+
+# Bytes per read (and per body message): a thread hop per MiB instead of per 64 KiB.
+CHUNK_SIZE = 1 << 20
 
 
 def _etag(file: ResultFile) -> str:
@@ -43,9 +52,11 @@ async def file_response(
     if if_none_match is not None and _matches(if_none_match, etag):
         return Response(status_code=304, headers={"ETag": etag})
     media_type = file.mime_type or mimetypes.guess_type(file_id)[0] or "application/octet-stream"
-    return FileResponse(
+    response = FileResponse(
         path,
         media_type=media_type,
         filename=PurePosixPath(file_id).name,
         headers={"ETag": etag, "Cache-Control": "private, no-transform"},
     )
+    response.chunk_size = CHUNK_SIZE
+    return response
