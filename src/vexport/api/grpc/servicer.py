@@ -8,6 +8,7 @@ downloads go through a thread so a slow disk never stalls the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import wraps
@@ -132,15 +133,25 @@ class ExportServicer(spb_grpc.ExportServiceServicer):
         except VexportError as exc:
             await context.abort(status_of(exc), str(exc))
             return
-        index = request.start_from_chunk_index
+        first = index = request.start_from_chunk_index
         with open(path, "rb") as handle:
             handle.seek(index * chunk_size)
-            while True:
-                data = await asyncio.to_thread(handle.read, chunk_size)
-                if not data and index > request.start_from_chunk_index:
-                    break
-                yield spb.FileChunk(index=index, data=data)
-                index += 1
-                if len(data) < chunk_size:
-                    break
+            # One chunk ahead: the next read runs in a thread while this chunk is
+            # serialised and sent, so the loop never sits waiting for the disk.
+            reading = asyncio.ensure_future(asyncio.to_thread(handle.read, chunk_size))
+            try:
+                while True:
+                    data = await reading
+                    more = len(data) == chunk_size
+                    if more:
+                        reading = asyncio.ensure_future(asyncio.to_thread(handle.read, chunk_size))
+                    if data or index == first:  # an empty file is one empty chunk
+                        yield spb.FileChunk(index=index, data=data)
+                    index += 1
+                    if not more:
+                        break
+            finally:
+                if not reading.done():  # a client gone mid-file: let the read end first
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(reading)
         self.service.touch_download(request.session_id)
