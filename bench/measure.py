@@ -75,7 +75,8 @@ class Result:
     case: Case
     ours: list[Run] = field(default_factory=list)
     baselines: list[list[Run]] = field(default_factory=list)
-    error: str = ""
+    error: str = ""  # why vexport's side failed
+    baseline_errors: list[str] = field(default_factory=list)
 
     def value(self, runs: list[Run]) -> float:
         if self.case.throughput:
@@ -105,19 +106,33 @@ def run_cases(
     """Every case, ours and baselines interleaved run by run; a failure is recorded, not raised."""
     results = []
     for case in cases:
-        result = Result(case, baselines=[[] for _ in case.baselines])
+        result = Result(
+            case,
+            baselines=[[] for _ in case.baselines],
+            baseline_errors=["" for _ in case.baselines],
+        )
         count = slow_runs if case.slow else runs
         if log:
             print(f"  {case.title} ({count} runs)", flush=True)
-        try:
-            for attempt in range(count):
-                result.ours.append(_described(case.ours.measure(attempt), case))
-                for index, baseline in enumerate(case.baselines):
+        for attempt in range(count):
+            if not result.error:
+                try:
+                    result.ours.append(_described(case.ours.measure(attempt), case))
+                except Exception as exc:  # the table says why; the baselines still run
+                    result.error = f"{type(exc).__name__}: {exc}"
+                    result.ours.clear()
+                    if log:
+                        print(f"    vexport failed: {result.error}", flush=True)
+            for index, baseline in enumerate(case.baselines):
+                if result.baseline_errors[index]:
+                    continue
+                try:
                     result.baselines[index].append(_described(baseline.measure(attempt), case))
-        except Exception as exc:  # the table says what failed; the other cases still run
-            result.error = f"{type(exc).__name__}: {exc}"
-            if log:
-                print(f"    failed: {result.error}", flush=True)
+                except Exception as exc:
+                    result.baseline_errors[index] = f"{type(exc).__name__}: {exc}"
+                    result.baselines[index].clear()
+                    if log:
+                        print(f"    {baseline.label} failed: {exc}", flush=True)
         results.append(result)
     return results
 

@@ -33,11 +33,29 @@ def _thread_group(name: str) -> str:
     return re.sub(r"[-_]?\d+(_\d+)?$", "", name) or name
 
 
-def summarize_profile(raw: Path, rate: int, *, top: int = 12) -> str:
-    """Busy seconds per thread group and the functions they were in, from py-spy raw output."""
-    threads: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
-    leaf: Counter[str] = Counter()
+def _frame(text: str) -> str:
+    """``func (pkg/mod.py:123)`` -> ``func (pkg/mod.py)``: lines apart, one function."""
+    return re.sub(r":\d+\)$", ")", text)
+
+
+# Frames that every stack of a thread passes through: the CLI, the event loop's own
+# loop, thread bootstraps. They say nothing about where the time went.
+_STRUCTURAL = re.compile(
+    r"\((typer/|click/|vexport/cli\.py|vexport/__main__\.py|<frozen runpy>|asyncio/runners\.py"
+    r"|threading\.py|concurrent/futures/thread\.py)"
+    r"|^BaseEventLoop\.(run_forever|run_until_complete|_run_once) "
+)
+
+
+def summarize_profile(raw: Path, rate: int, *, threads: int = 4, top: int = 8) -> str:
+    """Busy seconds per thread group, and per group the functions its samples were in.
+
+    A function on (nearly) every stack of a thread, such as its ``run`` or the
+    event loop's ``_run_once``, says nothing and is left out of the list.
+    """
+    per_thread: Counter[str] = Counter()
+    inclusive: dict[str, Counter[str]] = {}
+    leaf: dict[str, Counter[str]] = {}
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -46,24 +64,31 @@ def summarize_profile(raw: Path, rate: int, *, top: int = 12) -> str:
         count = int(count_text)
         frames = stack.split(";")
         thread = _thread_group(frames[0].split(":", 1)[-1].strip())
-        calls = [re.sub(r" \(([^)]*/)?([^/)]+):\d+\)$", r" (\2)", f) for f in frames[1:]]
+        calls = [name for name in map(_frame, frames[1:]) if not _STRUCTURAL.search(name)]
         total += count
-        threads[thread] += count
+        per_thread[thread] += count
         for name in set(calls):
-            inclusive[name] += count
+            inclusive.setdefault(thread, Counter())[name] += count
         if calls:
-            leaf[calls[-1]] += count
+            leaf.setdefault(thread, Counter())[calls[-1]] += count
     if not total:
         return "    (no samples)"
-    lines = ["    busy thread-seconds by thread:"]
-    for name, count in threads.most_common(6):
-        lines.append(f"      {count / rate:7.2f} s  {100 * count / total:5.1f}%  {name}")
-    lines.append("    functions (inclusive share of busy samples):")
-    for name, count in inclusive.most_common(top):
-        lines.append(f"      {100 * count / total:5.1f}%  {name}")
-    lines.append("    where the samples ended (self):")
-    for name, count in leaf.most_common(top // 2):
-        lines.append(f"      {100 * count / total:5.1f}%  {name}")
+    lines = []
+    for thread, count in per_thread.most_common(threads):
+        lines.append(
+            f"    {thread}: {count / rate:.2f} busy s ({100 * count / total:.0f}% of all samples)"
+        )
+        telling = [
+            (name, n)
+            for name, n in inclusive.get(thread, Counter()).most_common()
+            if n < 0.97 * count
+        ]
+        for name, n in telling[:top]:
+            lines.append(f"      {100 * n / count:5.1f}%  {name}")
+        ends = leaf.get(thread, Counter()).most_common(3)
+        lines.append(
+            "      self: " + "; ".join(f"{100 * n / count:.0f}% {name}" for name, n in ends)
+        )
     return "\n".join(lines)
 
 
@@ -95,10 +120,14 @@ def profile(
     parts = []
     for case in cases:
         raw = directory / f"{case.key}.txt"
-        with py_spy(pid_of(case), raw, rate):
-            began = time.perf_counter()
-            run = case.ours.measure(0)
-            wall = time.perf_counter() - began
+        try:
+            with py_spy(pid_of(case), raw, rate):
+                began = time.perf_counter()
+                run = case.ours.measure(0)
+                wall = time.perf_counter() - began
+        except Exception as exc:  # a failing case has no profile worth reading
+            parts.append(f"  {case.title}: failed ({type(exc).__name__}: {exc})")
+            continue
         seconds = run.moved / run.seconds / 1e6 if case.throughput else run.seconds
         shown = f"{seconds:,.0f} MB/s" if case.throughput else f"{seconds:.2f} s"
         parts.append(f"  {case.title}: {shown} ({wall:.2f} s wall with the profiler)")

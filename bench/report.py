@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 
 from bench.archive import Archive, ArchiveSpec, ffmpeg_version
-from bench.harness import POLL_CAP
+from bench.harness import POLL_SHARE
 from bench.measure import Result
 from vexport.media.ffmpeg import ffmpeg_binary
 
@@ -66,38 +66,36 @@ def _fmt(value: float, throughput: bool) -> str:
 
 
 def table(results: Sequence[Result]) -> str:
-    """The Markdown table: one row per case and baseline, medians and ratios."""
+    """The Markdown table: one row per case and baseline, medians and ratios; failures below."""
     lines = [
         "| case | vexport | compared with | its median | ratio | target | runs |",
         "|---|---:|---|---:|---:|---|---:|",
     ]
+    failures = []
     for result in results:
         case = result.case
-        if result.error or not result.ours:
-            lines.append(
-                f"| {case.title} | failed | {result.error.replace('|', '/')[:160]} | | | "
-                f"{case.target} | |"
-            )
-            continue
-        ours = result.value(result.ours)
+        ours = result.value(result.ours) if result.ours else None
+        if result.error:
+            failures.append(f"- {case.title}: vexport failed: {result.error}")
         for index, (variant, runs) in enumerate(zip(case.baselines, result.baselines, strict=True)):
-            theirs = result.value(runs) if runs else float("nan")
-            ratio = ours / theirs if runs else float("nan")
-            lines.append(
-                "| "
-                + " | ".join(
-                    [
-                        case.title if index == 0 else "",
-                        _fmt(ours, case.throughput) if index == 0 else "",
-                        variant.label,
-                        _fmt(theirs, case.throughput),
-                        f"{ratio:.2f}x",
-                        case.target if index == 0 else "(reference)",
-                        str(len(result.ours)),
-                    ]
-                )
-                + " |"
-            )
+            theirs = result.value(runs) if runs else None
+            if result.baseline_errors[index]:
+                failures.append(f"- {case.title}: {variant.label} failed: "
+                                f"{result.baseline_errors[index]}")  # fmt: skip
+            ratio = f"{ours / theirs:.2f}x" if ours is not None and theirs else "—"
+            first = index == 0
+            cells = [
+                case.title if first else "",
+                ("failed" if ours is None else _fmt(ours, case.throughput)) if first else "",
+                variant.label,
+                "failed" if theirs is None else _fmt(theirs, case.throughput),
+                ratio,
+                case.target if first else "(reference)",
+                str(len(result.ours)) if first else "",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    if failures:
+        lines += ["", *(line.replace("|", "/") for line in failures)]
     return "\n".join(lines)
 
 
@@ -165,8 +163,8 @@ class Report:
                 f"Archive: {spec.label()}, HLS/TS and DASH/fMP4, "
                 f"{spec.segment_seconds:g} s segments ({made}). Medians of the runs; "
                 "ratio = vexport / the command beside it (for MB/s rows: vexport's "
-                f"rate / the floor's). Client polls GetSessionState every "
-                f"5..{POLL_CAP * 1000:.0f} ms.",
+                f"rate / the floor's). The client polls GetSessionState from every 5 ms, "
+                f"backing off to {POLL_SHARE:.0%} of the time elapsed.",
                 "",
                 table(self.results),
                 "",

@@ -519,16 +519,20 @@ def run_bench(
             print(f"measuring {len(cases)} cases (load average {load_before}):", flush=True)
         results = run_cases(cases, scenario.runs, scenario.slow_runs, log=log)
         load_after = load_average()
+        report = Report(
+            scenario.spec, archive, results, machine(), load_before, load_after, started
+        )
+        if log:
+            print("\n" + report.text() + "\n", flush=True)
         if profile_dir is not None:
             profile_text = profile(
-                cases,
+                [r.case for r in results if not r.error],
                 lambda case: servers["smart" if case.key.startswith("smart") else "copy"].pid,
                 profile_dir,
             )
     finally:
         for server in {id(s): s for s in servers.values()}.values():
             server.stop()
-    report = Report(scenario.spec, archive, results, machine(), load_before, load_after, started)
     return report, profile_text
 
 
@@ -555,8 +559,6 @@ def main(argv: Sequence[str] | None = None) -> None:
             scenario, workdir, only=args.only, profile_dir=args.profile
         )
     text = report.text()
-    print()
-    print(text)
     if profile_text:
         print("\nWhere vexport's server threads spent the time (py-spy, one run each):")
         print(profile_text)
