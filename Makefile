@@ -70,8 +70,11 @@ typecheck: setup
 
 check: lint typecheck test
 
+# BENCH_ARGS: e.g. "--update-doc", "--profile var/profile", "--only copy", "--runs 3".
+BENCH_ARGS ?=
+
 bench: setup bench-jobs
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python bench/privacy.py
 	$(BIN)/python bench/s3dir.py
 

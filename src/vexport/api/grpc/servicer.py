@@ -8,6 +8,7 @@ Every call into the job service runs in a thread: the store is a database
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import wraps
@@ -143,15 +144,19 @@ class ExportServicer(spb_grpc.ExportServiceServicer):
         except VexportError as exc:
             await context.abort(status_of(exc), str(exc))
             return
-        index = request.start_from_chunk_index
+        first = index = request.start_from_chunk_index
         blocks = reader.chunks(index * chunk_size, chunk_size)
+        # One chunk ahead: the next read runs in a thread while this chunk is serialised
+        # and sent, so the loop never sits waiting for the disk or the object store.
+        reading = asyncio.ensure_future(asyncio.to_thread(next, blocks, None))
         try:
             while True:
-                data = await asyncio.to_thread(next, blocks, None)
+                data = await reading
                 if data is None:
-                    if index == request.start_from_chunk_index:
+                    if index == first:
                         yield spb.FileChunk(index=index, data=b"")  # an empty file: one chunk
                     break
+                reading = asyncio.ensure_future(asyncio.to_thread(next, blocks, None))
                 yield spb.FileChunk(index=index, data=data)
                 index += 1
         except VexportError as exc:
@@ -163,5 +168,8 @@ class ExportServicer(spb_grpc.ExportServiceServicer):
                 f"reading the file failed at chunk {index}; resume with start_from_chunk_index",
             )
         finally:
+            if not reading.done():  # a client gone mid-file: let the read end first
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(reading)
             await asyncio.to_thread(reader.close)
         await asyncio.to_thread(self.service.touch_download, request.session_id)

@@ -14,6 +14,11 @@ the whole file (200); ``If-None-Match`` matching is a 304; ``HEAD`` is the
 same headers without the body. The ETag is the file's SHA-256 (which the
 session already lists): a strong validator that survives restarts, copies
 and replicas, unlike one derived from a file's mtime.
+
+Blocks are 1 MiB: each read is a hop to a worker thread (or a ranged GET) and
+back, and result files run to gigabytes. Starlette's 64 KiB made a 1 GiB
+Range download 150 MB/s on the 2-core machine; 1 MiB blocks 750 MB/s, with
+the server's CPU down from 4.6 to 0.6 s per GiB (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from vexport.results.base import ResultFile, ResultReader
 
 __all__ = ["file_response", "parse_ranges"]
 
-BLOCK = 256 * 1024
+BLOCK = 1024 * 1024
 MAX_RANGES = 100
 
 
