@@ -21,6 +21,11 @@ QUARTER = ((0.5, 0.5), (1.0, 0.5), (1.0, 1.0), (0.5, 1.0))
 GREY = "#808080"
 
 
+def keyframes(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for p in container.demux(video=0) if p.size and p.is_keyframe)
+
+
 @pytest.mark.parametrize("container", [ContainerFormat.MP4, ContainerFormat.MPEG_TS])
 @pytest.mark.parametrize("name", NAMES)
 def test_split_parts_are_frame_exact_and_each_plays_alone(
@@ -43,8 +48,8 @@ def test_split_parts_are_frame_exact_and_each_plays_alone(
     )
 
     assert len(parts) >= 2
-    oversized = [p for p in parts if p.path.stat().st_size > limit]
-    assert len(oversized) <= 1, [p.path.stat().st_size for p in parts]  # one GOP may be
+    for part in parts:  # only a part of a single group of pictures may be over the limit
+        assert part.path.stat().st_size <= limit or keyframes(part.path) == 1, part.path.name
     check_clip(source, parts, start, end)  # each part decodes alone, none lost or repeated
 
 

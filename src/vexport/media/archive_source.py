@@ -84,10 +84,30 @@ class _Demuxed:
     keyframe: bool
 
 
+def _open(data: bytes) -> Any:
+    """A demuxer of one segment, probed without decoding.
+
+    Opening probes the streams, and the probe decodes frames to learn what the
+    headers already say: 30-40 ms a 1080p segment, the whole cost of a copy.
+    The segments' packets are copied or decoded by decoders of our own, so the
+    probe's decoders skip every frame (a segment then opens in 5-13 ms).
+    """
+    options = {"analyzeduration": "0"}
+    skip: Any = [{"skip_frame": "all"}] * _PROBED_STREAMS  # PyAV's stub says list[str]
+    try:
+        return av.open(BytesIO(data), mode="r", options=options, stream_options=skip)
+    except ValueError:  # a format that knows its streams only after probing
+        return av.open(BytesIO(data), mode="r", options=options)
+
+
+_PROBED_STREAMS = 4
+"""Streams a segment's probe skips the decoding of (an archive has video and audio)."""
+
+
 def _demux(data: bytes, segment: Segment) -> list[_Demuxed]:
     shown = redact_url(segment.url)
     try:
-        container = av.open(BytesIO(data), mode="r")
+        container = _open(data)
     except (av.FFmpegError, ValueError) as exc:
         raise ArchiveError(f"archive segment {shown} is not readable media: {exc}") from None
     wrap = _wrap_seconds(container)

@@ -266,7 +266,8 @@ class _SizeModel:
 
 
 class LeadingPictures(Protocol):
-    """(the GOP before, a keyframe, its leading pictures) -> the pictures encoded anew.
+    """(the GOP before, a keyframe, its leading pictures) -> the pictures encoded anew,
+    or None when no part can start at that keyframe (the writer then does not split).
 
     The packets returned show what the leading pictures showed, decode after the
     GOP before, and need nothing after it.
@@ -274,7 +275,7 @@ class LeadingPictures(Protocol):
 
     def __call__(
         self, previous: list[TimedPacket], keyframe: TimedPacket, leading: list[TimedPacket]
-    ) -> list[TimedPacket]: ...
+    ) -> list[TimedPacket] | None: ...
 
 
 class ContainerCannotHold(ExportFailed):
@@ -349,6 +350,10 @@ class _Part:
             # Write the header now: muxers settle their streams' time bases there, and
             # every packet is timed in its stream's final time base (one clock for all).
             self._output.start_encoding()
+            self._time_bases = {  # (time base, ticks a second): floats, not Fractions
+                kind: (stream.time_base, float(1 / stream.time_base))
+                for kind, stream in self._streams.items()
+            }
         except BaseException:
             self._output.close()
             raise
@@ -362,9 +367,9 @@ class _Part:
         packet = tp.packet
         if self._to_annex_b is not None and tp.kind == "video":
             packet = self._annex_b(tp)
-        time_base = stream.time_base  # final: the header is written (see __init__)
-        pts = round((tp.wall_pts - self.origin) / time_base)
-        dts = round((tp.wall_dts - self.origin) / time_base)
+        time_base, ticks = self._time_bases[tp.kind]
+        pts = round((tp.wall_pts - self.origin) * ticks)
+        dts = round((tp.wall_dts - self.origin) * ticks)
         last = self._last_dts.get(tp.kind)
         if last is not None and dts <= last:
             dts = last + 1  # rounding of wall times must not break monotonic decode order
@@ -373,7 +378,7 @@ class _Part:
         packet.time_base = time_base
         packet.pts = pts
         packet.dts = dts
-        packet.duration = round(tp.duration / time_base) if tp.duration else 0
+        packet.duration = round(tp.duration * ticks) if tp.duration else 0
         packet.stream = stream
         self._output.mux(packet)
         if tp.kind == "video":
@@ -480,9 +485,14 @@ class ClipWriter:
                     and self.max_file_size > 0
                     and part.bytes_estimate + unit_size + reserve > self.max_file_size
                 )
+                if (
+                    split
+                    and part is not None
+                    and previous is not None
+                    and not self._move_leading(unit, previous, part)
+                ):
+                    split = False  # no clean place to start a part: this one grows on
                 if part is not None and (unit.starts_run or split):
-                    if split and previous is not None:
-                        self._move_leading(unit, previous, part)
                     close_part()
                 if part is None:
                     part = self._open_part(len(produced) + 1, unit, templates)
@@ -513,23 +523,26 @@ class ClipWriter:
             close_part()
         return produced
 
-    def _move_leading(self, unit: _Unit, previous: _Unit, part: _Part) -> None:
+    def _move_leading(self, unit: _Unit, previous: _Unit, part: _Part) -> bool:
         """A part is about to start at ``unit``'s keyframe: its leading pictures (shown
         before it, referring to ``previous``) cannot decode there, so they are encoded
-        anew at the end of ``part``, where they are shown."""
+        anew at the end of ``part``, where they are shown. False: no part may start
+        there (``LeadingPictures`` declined)."""
         leading = _leading(unit)
         if not leading:
-            return
+            return True
         if self.leading is None:
-            raise ExportFailed(
-                f"{self.origin}: an open-GOP source cannot be split by size without re-encoding"
-            )
+            return False
         keyframe = next(tp for tp in unit.packets if tp.kind == "video")
         previous_video = [tp for tp in previous.packets if tp.kind == "video"]
-        for tp in self.leading(previous_video, keyframe, leading):
+        encoded = self.leading(previous_video, keyframe, leading)
+        if encoded is None:
+            return False
+        for tp in encoded:
             part.write(tp)
         dropped = {id(tp) for tp in leading}
         unit.packets = [tp for tp in unit.packets if id(tp) not in dropped]
+        return True
 
     def _open_part(
         self, number: int, unit: _Unit, templates: dict[StreamKind, StreamTemplate]
@@ -619,7 +632,7 @@ def write_clip(
     ``edit_list``: MP4/MOV hide the frames between the first keyframe and
     ``request.start`` with an edit list (else they are shown). ``leading``
     re-encodes an open GOP's leading pictures where a size limit splits there
-    (``SmartCutter.leading_pictures``); without it such a split fails.
+    (``SmartCutter.leading_pictures``); without it no part starts at such a GOP.
     """
     writer = ClipWriter(
         origin=origin,

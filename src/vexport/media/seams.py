@@ -85,11 +85,12 @@ def _verify(file: ProducedFile, codec: str) -> None:
             shown = planned[: min(len(planned), head + _AFTER_SEAM)]
             windows.append((0, min(len(entries), head + _AFTER_SEAM + _REORDER), shown))
         if tail and tail < len(planned):
-            last_copied = len(entries) - tail - 1
-            key = max(i for i in range(last_copied + 1) if entries[i][1])
-            begin = entries[key][0] + offset
+            # The re-encoded tail starts a sequence of its own (a keyframe after the
+            # copied frames, which need nothing after them): it must decode alone.
+            first_tail = len(entries) - tail
+            begin = entries[first_tail][0] + offset
             shown = [w for w in planned if w >= begin - _TOLERANCE]
-            windows.append((key, len(entries), shown))
+            windows.append((first_tail, len(entries), shown))
         if not windows:  # every frame re-encoded: decode them all
             windows.append((0, len(entries), planned))
     for first, last, shown in windows:

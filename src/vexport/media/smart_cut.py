@@ -55,8 +55,10 @@ SMART_CUT_CODECS = {"h264": "libx264", "hevc": "libx265"}
 _TICKS = 90_000
 _TICK = Fraction(1, _TICKS)
 # Quality of the re-encoded frames: a few dozen frames at most, next to copied ones, so
-# they are encoded well above the usual camera quality.
-_CRF = {"h264": "16", "hevc": "20"}
+# they are encoded above the usual camera quality. x264's veryfast (40-100 ms a 1080p
+# frame on two cores) rather than superfast (30-70 ms): superfast's frames are twice as
+# big at the same quality, and a size-limited part must still hold a re-encoded GOP.
+_CRF = {"h264": "17", "hevc": "20"}
 _PRESET = {"h264": "veryfast", "hevc": "superfast"}
 # The re-encoded frames have no B-frames: their decode order is their display order, so
 # they fit before and after copied frames whatever the camera's reordering.
@@ -106,7 +108,8 @@ class _Encoder:
         context.pix_fmt = template.pix_fmt or "yuv420p"
         context.time_base = _TICK
         context.framerate = template.rate or Fraction(25)
-        if template.sample_aspect_ratio:
+        if template.sample_aspect_ratio and template.sample_aspect_ratio != 1:
+            # Square pixels are what an unsaid aspect means: say only another one.
             context.sample_aspect_ratio = template.sample_aspect_ratio
         color_range, matrix, primaries, trc = template.color
         context.color_range, context.colorspace = color_range, matrix
@@ -134,28 +137,41 @@ class _Encoder:
             options["x265-params"] = params
         context.options = options
         self._context = context
-        self._base: float | None = None
+        self._step = max(1, round(_TICKS / float(context.framerate)))
 
     def encode(self, frames: list[Decoded]) -> list[tuple[float, float, bool, bytes]]:
-        """(wall pts, wall dts, keyframe, Annex B data) of the encoded frames, in decode order."""
+        """(wall pts, wall dts, keyframe, Annex B data) of the encoded frames, in decode order.
+
+        The encoder sees frame numbers, not wall times: the same frames then encode to
+        the same bytes whatever rounding their times went through (a remux through
+        FFmpeg for the audio, say); each packet gets its frame's own wall time back.
+        """
         if not frames:
             return []
-        self._base = frames[0].wall
+        walls = [decoded.wall for decoded in frames]
+        step = self._step
         out: list[Any] = []
-        for decoded in frames:
+        for index, decoded in enumerate(frames):
             frame = decoded.frame
             if frame.format.name != self._context.pix_fmt:
                 frame = frame.reformat(format=self._context.pix_fmt)
-            frame.pts = round((decoded.wall - self._base) * _TICKS)
+            frame.pts = index * step
             frame.time_base = _TICK
             frame.pict_type = av.video.frame.PictureType.NONE  # the encoder decides
             out.extend(self._context.encode(frame))
         out.extend(self._context.encode(None))
-        base = self._base
+        frame_seconds = step / _TICKS
+
+        def wall(ticks: int) -> float:
+            index, rest = divmod(ticks, step)
+            if 0 <= index < len(walls):
+                return walls[index] + rest / _TICKS
+            return walls[0] + ticks / _TICKS if index < 0 else walls[-1] + frame_seconds
+
         return [
             (
-                base + float(p.pts * _TICK),
-                base + float((p.dts if p.dts is not None else p.pts) * _TICK),
+                wall(p.pts),
+                wall(p.dts if p.dts is not None else p.pts),
                 bool(p.is_keyframe),
                 bytes(p),
             )
@@ -196,11 +212,14 @@ class SmartCutter:
     ``start`` and ends with the frame shown at ``end``; packets it encoded are
     marked ``reencoded`` and every video packet carries the output template.
     ``start``/``end`` None: that end is not cut (a run's own start or end).
+    ``strict``: raise ``SmartCutUnavailable`` where the clip cannot be cut without
+    re-encoding it whole (an archive export can); else go on as well as possible.
     """
 
-    def __init__(self, start: float | None, end: float | None) -> None:
+    def __init__(self, start: float | None, end: float | None, *, strict: bool = True) -> None:
         self.start = start
         self.end = end
+        self.strict = strict
         self.codec: str | None = None  # the source's, once its first keyframe is seen
         self._template: StreamTemplate | None = None
         self._sps_id = 1
@@ -506,14 +525,27 @@ class SmartCutter:
 
     def leading_pictures(
         self, previous: list[TimedPacket], keyframe: TimedPacket, leading: list[TimedPacket]
-    ) -> list[TimedPacket]:
+    ) -> list[TimedPacket] | None:
         """``leading`` (an open GOP's leading pictures of ``keyframe``) encoded anew, to end
-        the part before a size split at ``keyframe`` (see ``clip_writer.LeadingPictures``)."""
+        the part before a size split at ``keyframe`` (see ``clip_writer.LeadingPictures``).
+
+        H.265 forbids the frames after a CRA to refer to its leading pictures, so a part
+        can start there. An open-GOP H.264 I-frame promises no such thing (x264's later
+        B-frames do refer to them): no part may start there. ``strict`` cutters (archive
+        exports, which can be re-encoded instead) say so by raising; others decline.
+        """
         if self._template is None:
             self._prepare(keyframe)
-        if self.codec is None:
+        if self.codec is None or self.codec == "h264":
+            if not self.strict:
+                return None
             assert self._template is not None
-            raise SmartCutUnavailable(self._template.codec_name)
+            raise SmartCutUnavailable(
+                self._template.codec_name,
+                "an open-GOP recording cannot be split by size at its I-frames"
+                if self.codec == "h264"
+                else None,
+            )
         frames = _pick(_decode(self._template, [*previous, keyframe, *leading]), leading)
         after = max((p.wall_dts for p in previous), default=None)
         return self._encode(frames, keyframe.run, after=after)
