@@ -18,7 +18,7 @@ from tests.media_fixtures import (
     make_dash_archive,
     make_hls_archive,
 )
-from vexport.media.archive_source import _read_ahead, iter_archive_packets, read_segment_packets
+from vexport.media.archive_source import iter_archive_packets, read_ahead, read_segment_packets
 from vexport.media.decoding import WallDecoder, codec_of
 from vexport.media.packets import TimedPacket
 from vexport.sources.archive_index import ArchiveError, ArchiveIndex, Segment, load_archive_index
@@ -214,7 +214,7 @@ def test_read_ahead_keeps_order_and_a_bounded_window() -> None:
             started.append(int(segment.url.removeprefix("s3://b/seg").removesuffix(".ts")))
             return segment.url.encode()
 
-    reading = _read_ahead(Loader(), segments, window=3)  # type: ignore[arg-type]
+    reading = read_ahead(Loader(), segments, window=3)  # type: ignore[arg-type]
     first_segment, first_data = next(reading)
     assert first_segment is segments[0] and first_data == b"s3://b/seg0.ts"
     assert len(started) <= 1 + 3

@@ -39,7 +39,7 @@ from vexport.redact import redact_url
 from vexport.sources.archive_index import GAP_TOLERANCE, ArchiveError, ArchiveIndex, Segment
 from vexport.storage import StorageError, StorageReader
 
-__all__ = ["SegmentLoader", "iter_archive_packets", "read_segment_packets"]
+__all__ = ["SegmentLoader", "iter_archive_packets", "iter_segments", "read_segment_packets"]
 
 _MAX_LOOKBACK = 3
 """Segments to step back when the first one does not begin with a keyframe."""
@@ -226,7 +226,7 @@ def iter_archive_packets(
         return bisect_right(boundaries, segment.start.timestamp())
 
     def lists(segments: Iterable[Segment]) -> Iterator[list[TimedPacket]]:
-        for segment, data in _read_ahead(loader, segments):
+        for segment, data in read_ahead(loader, segments):
             yield read_segment_packets(segment, data, run=run_of(segment))
 
     leading, first_start = _leading_lists(index, selected, loader, run_of, t_start)
@@ -240,7 +240,54 @@ def iter_archive_packets(
     yield from carrier.packets(_clip(stream, cut, t_end))
 
 
-def _read_ahead(
+def iter_segments(
+    index: ArchiveIndex,
+    segments: Sequence[Segment],
+    start: datetime | None,
+    reader: StorageReader,
+) -> Iterator[TimedPacket]:
+    """The packets of consecutive ``segments`` of a muxed (HLS) archive, whole.
+
+    From the keyframe at or before the frame shown at ``start`` (from the first
+    keyframe, if None) through the last packet of the last segment: nothing is
+    trimmed at the end, so the next segment's packets follow without a gap or an
+    overlap (the parts of an MPEG-TS passthrough).
+    """
+    if not segments:
+        return
+    loader = SegmentLoader(reader)
+
+    def lists(chosen: Iterable[Segment]) -> Iterator[list[TimedPacket]]:
+        for segment, data in read_ahead(loader, chosen):
+            yield read_segment_packets(segment, data)
+
+    cut: TimedPacket | None = None
+    if start is None:
+        leading: list[list[TimedPacket]] = []
+        first_start = segments[0].start
+        rest: Sequence[Segment] = segments
+    else:
+        leading, first_start = _leading_lists(
+            index, list(segments), loader, lambda _segment: 0, start.timestamp()
+        )
+        cut = _cut_point(leading, start.timestamp())
+        rest = segments[1:]
+    carrier = _ParameterSets(lambda: _earlier_parameter_sets(index, first_start, loader))
+    # Without a start everything is yielded: the segments continue a stream (the first
+    # one starts on a keyframe, and its audio follows the audio before it).
+    started = cut is None
+    cut_dts = cut.wall_dts if cut is not None else None
+    for packet in carrier.packets(_ordered(chain(leading, lists(rest)))):
+        if not started:
+            if cut_dts is not None and packet.wall_dts < cut_dts - WALL_EPSILON:
+                continue
+            if packet.kind != "video":
+                continue
+            started = True
+        yield packet
+
+
+def read_ahead(
     loader: SegmentLoader, segments: Iterable[Segment], window: int = READ_AHEAD
 ) -> Iterator[tuple[Segment, bytes]]:
     """Each segment with its bytes, in order, with up to ``window`` reads in flight.
@@ -358,6 +405,9 @@ class _ParameterSets:
             self._sets = found
             return tp
         if not self._sets:
+            # The demuxer may have found them further into the segment; else look back.
+            self._sets = nal.parameter_sets(codec, bytes(context.extradata or b""))
+        if not self._sets:
             self._sets, self._template = self._earlier()
             if not described:
                 tp.template = self._template_now()
@@ -385,8 +435,8 @@ _PARAMETER_SET_SEARCH = 8
 def _earlier_parameter_sets(
     index: ArchiveIndex, before: datetime, loader: SegmentLoader
 ) -> tuple[list[bytes], StreamTemplate | None]:
-    """The parameter sets of the latest segment before ``before`` that has them."""
-    earlier = [s for s in index.video if s.start < before][-_PARAMETER_SET_SEARCH:]
+    """The parameter sets of the latest segment from ``before`` back that has them."""
+    earlier = [s for s in index.video if s.start <= before][-_PARAMETER_SET_SEARCH:]
     for segment in reversed(earlier):
         try:
             packets = read_segment_packets(segment, loader.load(segment))

@@ -84,11 +84,18 @@ class _Unit:
 
 
 class _Selector:
-    """Turns the packet stream into units covering the request, in stream order."""
+    """Turns the packet stream into units covering the request, in stream order.
 
-    def __init__(self, request: ClipRequest, control: JobControl | None) -> None:
+    ``continues``: the packets go on from a stream written before them (the middle
+    of an MPEG-TS passthrough), so what leads the first keyframe is kept.
+    """
+
+    def __init__(
+        self, request: ClipRequest, control: JobControl | None, *, continues: bool = False
+    ) -> None:
         self.request = request
         self.control = control
+        self.continues = continues
         self.start = request.start
         self.end = request.end
 
@@ -154,7 +161,11 @@ class _Selector:
                             self.end = tp.wall_pts + self.request.duration
                 elif unit is None:
                     continue  # nothing decodable before the first keyframe of a run
-                elif unit.starts_run and tp.wall_pts < unit.keyframe_wall - WALL_EPSILON:
+                elif (
+                    unit.starts_run
+                    and not self.continues
+                    and tp.wall_pts < unit.keyframe_wall - WALL_EPSILON
+                ):
                     continue  # a leading picture: it needs the GOP before, which is not here
                 if self.end is not None and tp.wall_pts > self.end + WALL_EPSILON:
                     pending_video.append(tp)
@@ -167,7 +178,11 @@ class _Selector:
             else:
                 if unit is None:
                     continue
-                if unit.starts_run and tp.wall_pts < unit.keyframe_wall - WALL_EPSILON:
+                if (
+                    unit.starts_run
+                    and not self.continues
+                    and tp.wall_pts < unit.keyframe_wall - WALL_EPSILON
+                ):
                     continue  # audio from before the cut point
                 if self.end is not None and tp.wall_pts > self.end + WALL_EPSILON:
                     pending_audio.append(tp)
@@ -265,6 +280,24 @@ class _SizeModel:
         return sum(self.packet(tp) for tp in unit.packets)
 
 
+@dataclass(frozen=True)
+class Muxing:
+    """How a file joins others (an MPEG-TS passthrough writes its first and last parts so).
+
+    ``origin``: the wall time of output time 0 (else the first frame's); the
+    source's own clock, so that the parts' timestamps continue the copied
+    segments'. ``stream_ids``: the output streams' ids (MPEG-TS PIDs).
+    ``options``: the muxer's (program and PMT numbers, mux delay). ``continues``:
+    the packets go on from what was written before them, nothing is dropped as
+    leading the first keyframe.
+    """
+
+    origin: float | None = None
+    stream_ids: dict[StreamKind, int] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    continues: bool = False
+
+
 class LeadingPictures(Protocol):
     """(the GOP before, a keyframe, its leading pictures) -> the pictures encoded anew,
     or None when no part can start at that keyframe (the writer then does not split).
@@ -297,6 +330,7 @@ class _Part:
         templates: dict[StreamKind, StreamTemplate],
         origin: float,
         audio_from: float | None,
+        muxing: Muxing | None = None,
     ) -> None:
         self.path = path
         self.origin = origin
@@ -309,6 +343,8 @@ class _Part:
         self._last_dts: dict[StreamKind, int] = {}
         # MP4/MOV: the index (moov) before the media, so a browser plays while downloading.
         options = {"movflags": "+faststart"} if container in _EDIT_LIST_CONTAINERS else {}
+        if muxing is not None:
+            options.update(muxing.options)
         self._output = av.open(str(path), "w", format=container.muxer, options=options)
         # When the first frame was captured (mvhd/tkhd, Matroska DateUTC).
         self._output.metadata["creation_time"] = _iso(origin)
@@ -322,6 +358,8 @@ class _Part:
                     stream = self._output.add_stream_from_template(template.stream, opaque=True)
                 except ValueError as exc:  # the container cannot hold the codec
                     raise ContainerCannotHold(container, template.codec_name) from exc
+                if muxing is not None and kind in muxing.stream_ids:
+                    stream.id = muxing.stream_ids[kind]
                 extradata = template.output_extradata
                 framing = nal.framing(template.codec_name, extradata or template.extradata)
                 if container is ContainerFormat.AVI and kind == "video" and framing:
@@ -433,6 +471,7 @@ class ClipWriter:
         control: JobControl | None = None,
         edit_list: bool = True,
         leading: LeadingPictures | None = None,
+        muxing: Muxing | None = None,
     ) -> None:
         if container not in CLIP_CONTAINERS:
             raise ExportFailed(f"{container.value} is not a video clip format")
@@ -444,9 +483,12 @@ class ClipWriter:
         self.control = control
         self.edit_list = edit_list and container in _EDIT_LIST_CONTAINERS
         self.leading = leading
+        self.muxing = muxing
 
     def write(self, packets: Iterable[TimedPacket], request: ClipRequest) -> list[ProducedFile]:
-        selector = _Selector(request, self.control)
+        selector = _Selector(
+            request, self.control, continues=self.muxing is not None and self.muxing.continues
+        )
         templates: dict[StreamKind, StreamTemplate] = {}
         produced: list[ProducedFile] = []
         part: _Part | None = None
@@ -556,7 +598,12 @@ class ClipWriter:
         if unit.shown_from is not None and self.edit_list:
             origin = unit.shown_from
             audio_from = unit.shown_from - WALL_EPSILON
-        return _Part(path, self.container, templates, origin, audio_from)
+        if self.muxing is not None:
+            if self.muxing.origin is not None:
+                origin = self.muxing.origin
+            if self.muxing.continues:
+                audio_from = None
+        return _Part(path, self.container, templates, origin, audio_from, self.muxing)
 
     def _produced(self, part: _Part) -> ProducedFile:
         first = part.first_shown if part.first_shown is not None else part.origin
@@ -626,6 +673,7 @@ def write_clip(
     control: JobControl | None = None,
     edit_list: bool = True,
     leading: LeadingPictures | None = None,
+    muxing: Muxing | None = None,
 ) -> list[ProducedFile]:
     """Cut ``packets`` to ``request`` into ``{file_prefix}_{part:03d}.{ext}`` files.
 
@@ -643,5 +691,6 @@ def write_clip(
         control=control,
         edit_list=edit_list,
         leading=leading,
+        muxing=muxing,
     )
     return writer.write(packets, request)

@@ -58,6 +58,7 @@ from vexport.media.snapshot import (
 )
 from vexport.media.text import add_soft_subtitles, format_wall
 from vexport.media.transcode import TranscodeJob, Transcoder, WallMap
+from vexport.media.ts_passthrough import passthrough_clip
 from vexport.sources.archive_index import ArchiveError, ArchiveIndex, load_archive_index
 from vexport.sources.live import LiveInput
 from vexport.storage import StorageError, StorageReader, default_reader
@@ -240,6 +241,9 @@ def _archive_clip(
             format_timestamp(gap.end),
         )
     start, end = plan.start, plan.end
+    passed = _passthrough(plan, source, index, reader, output, control)
+    if passed is not None:
+        return passed
     files = _write_source_clip(
         plan,
         source,
@@ -252,6 +256,48 @@ def _archive_clip(
     if not files and not control.stop_requested():
         raise missing
     return files
+
+
+def _passthrough(
+    plan: ExportPlan,
+    source: SourcePlan,
+    index: ArchiveIndex,
+    reader: StorageReader,
+    output: _Output,
+    control: JobControl,
+) -> list[ProducedFile] | None:
+    """An MPEG-TS clip of an HLS-TS archive with the middle segments passed through, when
+    nothing else touches the packets (``media/ts_passthrough.py``); else None."""
+    decision = decision_of(plan, source)
+    text = source.text
+    if (
+        plan.container is not ContainerFormat.MPEG_TS
+        or decision.video not in (VideoPath.SMART_CUT, VideoPath.COPY)
+        or decision.audio is not AudioPath.COPY
+        or plan.max_file_size
+        or (text is not None and text.soft_subtitles)
+        or plan.start is None
+        or plan.end is None
+    ):
+        return None
+    try:
+        files = passthrough_clip(
+            index,
+            plan.start,
+            plan.end,
+            reader,
+            origin=source.origin,
+            output=output.directory / f"{output.prefix}_001.{plan.container.value}",
+            control=control,
+            smart=decision.video is VideoPath.SMART_CUT,
+        )
+    except (SmartCutUnavailable, SeamCheckFailed) as exc:
+        log.info("%s: no passthrough (%s)", source.origin, exc)
+        return None
+    if files is None:
+        return None
+    control.report_progress(1.0, files[-1].last_frame)
+    return [dataclasses.replace(f, processing=_processing(decision, f)) for f in files]
 
 
 PacketSource = Callable[[], Iterable[TimedPacket]]
