@@ -114,9 +114,9 @@ class Authenticator:
         return self._issue(record.user, record.issued_at, record.renewable_until)
 
     def close(self, token: str) -> None:
-        """End a session token; closing an unknown or closed one is no error (the vendor's)."""
-        if token.startswith(SESSION_PREFIX):
-            self.sessions.remove(token_hash(token))
+        """End a session token (also an expired one); ``Unauthenticated`` for any other."""
+        if not token.startswith(SESSION_PREFIX) or not self.sessions.remove(token_hash(token)):
+            raise Unauthenticated("not an open session token")
 
     def purge(self) -> int:
         """Forget session tokens past their renewal window (the timers call it)."""

@@ -135,7 +135,10 @@ class AuthServicer(apb_grpc.AuthenticationServiceServicer):
             if token is None:
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, _NO_TOKEN)
             assert token is not None
-            await asyncio.to_thread(self.authenticator.close, token)
+            try:
+                await asyncio.to_thread(self.authenticator.close, token)
+            except Unauthenticated as exc:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
         return apb.CloseSessionResponse()
 
 

@@ -47,7 +47,10 @@ async def _send_error(send: Send, status: int, code: str, message: str, **header
     raw = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
-        *((name.lower().encode(), value.encode()) for name, value in headers.items()),
+        *(
+            (name.lower().replace("_", "-").encode(), value.encode())
+            for name, value in headers.items()
+        ),
     ]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})

@@ -46,6 +46,7 @@ class _EmbeddedServer(uvicorn.Server):
 
 class HttpServer:
     def __init__(self, app: ASGIApp, address: str, *, tls: ssl.SSLContext | None = None) -> None:
+        self.app = app
         self._socket = _bind(address)
         host = address.rpartition(":")[0] or "127.0.0.1"
         self.port: int = self._socket.getsockname()[1]
