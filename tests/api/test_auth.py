@@ -507,3 +507,43 @@ def test_certificates_are_reloaded_without_a_restart(
         assert tls.check()
         assert grpc_works(new_ca) and http_works(new_ca)
         assert not grpc_works(old_ca) and not http_works(old_ca)
+
+
+def test_the_client_command_logs_in_and_vexport_audit_lists_the_log(secure: Secure) -> None:
+    import os
+    import subprocess
+    import sys
+
+    alice, stub = secure.login("alice"), secure.stub()
+    started = stub.StartSession(
+        spb.StartSessionRequest(session_options=_clip()), metadata=alice
+    ).started_session_id
+    stub.DestroySession(spb.DestroySessionRequest(session_id=started), metadata=alice)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("VEXPORT_")}
+    env.update(VEXPORT_TARGET=secure.server.address, VEXPORT_CA=str(secure.ca))
+    command = [sys.executable, "-m", "vexport", "client", "list"]
+    refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "UNAUTHENTICATED" in refused.stdout + refused.stderr
+    env.update(VEXPORT_USER="alice", VEXPORT_PASSWORD=PASSWORDS["alice"])
+    listed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    env.pop("VEXPORT_USER")
+    env.update(VEXPORT_TOKEN=API_TOKEN)
+    listed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+
+    config = secure.folder / "audit.toml"
+    config.write_text(
+        f"[server]\ndata_dir = {json.dumps(str(secure.server.settings.server.data_dir))}\n"
+    )
+    audit = subprocess.run(
+        [sys.executable, "-m", "vexport", "audit", "--config", str(config), "--json",
+         "--user", "alice"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert audit.returncode == 0, audit.stderr
+    events = [json.loads(line) for line in audit.stdout.splitlines()]
+    assert events and {event["user"] for event in events} == {"alice"}
+    assert {"start", "destroy"} <= {e["action"] for e in events if e["session_id"] == started}
+    for secret in (API_TOKEN, *PASSWORDS.values()):
+        assert secret not in audit.stdout

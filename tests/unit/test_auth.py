@@ -90,7 +90,7 @@ def test_session_tokens_expire_and_renew_within_the_window(tmp_path: Path) -> No
     assert auth.authenticate(issued.token).roles == {Role.EXPORTER}
 
     clock.now += timedelta(minutes=11)
-    with pytest.raises(Unauthenticated, match="expired.*RenewSession2"):
+    with pytest.raises(Unauthenticated, match=r"expired.*RenewSession2"):
         auth.authenticate(issued.token)
     renewed = auth.renew(issued.token)
     assert auth.authenticate(renewed.token).name == "alice"
