@@ -168,7 +168,12 @@ class App:
             audit=access.audit,
         )
         self.s3dir = S3DirService(
-            settings, parts.store, self.s3dir_pool, parts.s3dir_runner, node=node
+            settings,
+            parts.store,
+            self.s3dir_pool,
+            parts.s3dir_runner,
+            node=node,
+            audit=access.audit,
         )
         self.sweeper = Sweeper(
             settings, parts.store, self.service, self.ledger, parts.recovery, parts.presence

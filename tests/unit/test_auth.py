@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -143,3 +144,57 @@ def test_bearer_header_parsing() -> None:
     assert bearer_token("Bearer ") is None
     assert bearer_token(None) is None
     assert bearer_token("Bearer " + "x" * 10000) is None
+
+
+def test_jwts_of_the_configured_issuer_are_accepted(tmp_path: Path) -> None:
+    import json
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from vexport.auth.oidc import JwtVerifier
+    from vexport.config import OidcConfig
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}))
+    config = AuthConfig.model_validate(
+        {"enabled": True, "groups": [{"name": "site1", "origins": ["hosts/site1/*"]}]}
+    )
+    directory = Directory.from_config(config)
+    oidc = OidcConfig(issuer="https://idp.example", audience="vexport", jwks_file=jwks)
+    auth = Authenticator(
+        directory,
+        MemorySessionTokens(),
+        session_ttl=timedelta(hours=1),
+        renew_window=timedelta(hours=1),
+        jwt=JwtVerifier(oidc, directory),
+    )
+
+    def token(signer: Any = key, **claims: Any) -> str:
+        body = {
+            "iss": "https://idp.example",
+            "aud": "vexport",
+            "sub": "olga",
+            "exp": int(time.time()) + 60,
+            "roles": ["exporter", "superuser"],
+            "groups": ["site1"],
+            **claims,
+        }
+        return jwt.encode(body, signer, algorithm="RS256", headers={"kid": "k1"})
+
+    olga = auth.authenticate(token())
+    assert (olga.name, olga.roles, olga.origins, olga.method) == (
+        "olga", {Role.EXPORTER}, ("hosts/site1/*",), "jwt",
+    )  # fmt: skip
+    for bad, reason in (
+        (token(iss="https://other.example"), "wrong issuer"),
+        (token(aud="someone-else"), "wrong audience"),
+        (token(exp=int(time.time()) - 10), "expired"),
+        (token(signer=other), "bad signature"),
+    ):
+        with pytest.raises(Unauthenticated, match=reason):
+            auth.authenticate(bad)
