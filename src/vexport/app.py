@@ -248,6 +248,8 @@ class App:
         await asyncio.gather(self.http.stop(grace), self.grpc.stop(grace))
         if self._access_task is not None:
             self._access_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._access_task
         if self._timer_task is not None:
             self._timer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

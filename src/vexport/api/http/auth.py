@@ -86,20 +86,27 @@ class AuthGate:
         self.open_routes = (*open_routes, LOGIN_PREFIX + "*")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or path_is_open(scope["path"], self.open_routes):
-            await self.app(scope, receive, send)
+        kind = scope["type"]
+        if kind not in ("http", "websocket") or path_is_open(scope["path"], self.open_routes):
+            await self.app(scope, receive, send)  # lifespan, and the open routes
             return
         token = bearer_token(_header(scope, b"authorization"))
-        if token is None:
-            await _send_error(send, 401, "UNAUTHENTICATED", _NO_TOKEN, www_authenticate="Bearer")
+        message = _NO_TOKEN
+        if token is not None:
+            try:
+                principal = await asyncio.to_thread(self.authenticator.authenticate, token)
+            except Unauthenticated as exc:
+                message = str(exc)
+            else:
+                with acting_as(principal, _client(scope)):
+                    await self.app(scope, receive, send)
+                return
+        if kind == "websocket":  # refused before it is accepted: policy violation
+            await send(
+                {"type": "websocket.close", "code": 1008, "reason": "authentication required"}
+            )
             return
-        try:
-            principal = await asyncio.to_thread(self.authenticator.authenticate, token)
-        except Unauthenticated as exc:
-            await _send_error(send, 401, "UNAUTHENTICATED", str(exc), www_authenticate="Bearer")
-            return
-        with acting_as(principal, _client(scope)):
-            await self.app(scope, receive, send)
+        await _send_error(send, 401, "UNAUTHENTICATED", message, www_authenticate="Bearer")
 
 
 class BrowserGuard:
