@@ -201,6 +201,7 @@ def test_an_expired_token_is_refused_until_renewed(secure: Secure) -> None:
     authenticator = secure.server.app.access.authenticator  # type: ignore[union-attr]
     assert authenticator is not None
     metadata = secure.login("bob")
+    over_http = dict(secure.login("bob"))
     stub = secure.stub()
     stub.ListSessions(spb.ListSessionsRequest(), metadata=metadata)
     real_clock = authenticator.clock
@@ -211,9 +212,17 @@ def test_an_expired_token_is_refused_until_renewed(secure: Secure) -> None:
         assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
         assert "expired" in error.value.details() and "RenewSession2" in error.value.details()
         with secure.http() as client:
-            reply = client.get("/api/v1/sessions", headers=dict(metadata))
+            reply = client.get("/api/v1/sessions", headers=over_http)
             assert reply.status_code == 401
             assert reply.json()["error"]["code"] == "UNAUTHENTICATED"
+            assert "RenewSession2" in reply.json()["error"]["message"]
+            renewed_http = client.post("/v1/authentication/renew_session2", headers=over_http)
+            assert renewed_http.status_code == 200, renewed_http.text
+            fresh = {"authorization": renewed_http.json()["token_value"]}
+            assert client.get("/api/v1/sessions", headers=fresh).status_code == 200
+            assert client.get("/api/v1/sessions", headers=over_http).status_code == 401
+            assert client.post("/v1/authentication/close_session", headers=fresh).json() == {}
+            assert client.get("/api/v1/sessions", headers=fresh).status_code == 401
         auth = apb_grpc.AuthenticationServiceStub(secure.channel())
         renewed = auth.RenewSession2(apb.RenewSessionRequest(), metadata=metadata)
         new_metadata = [(renewed.token_name, renewed.token_value)]
