@@ -185,6 +185,15 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             raise
 
 
+def _peer(context: grpc.aio.ServicerContext) -> str:
+    """``ipv4:10.0.0.9:5000`` as ``10.0.0.9:5000`` (and ``[::1]:5000``), as HTTP has it."""
+    peer = str(context.peer() or "")
+    for prefix in ("ipv4:", "ipv6:"):
+        if peer.startswith(prefix):
+            return peer[len(prefix) :]
+    return peer
+
+
 def _wrapped(
     handler: grpc.RpcMethodHandler,
     principal_of: Callable[[grpc.aio.ServicerContext], Awaitable[Principal]],
@@ -194,7 +203,7 @@ def _wrapped(
     def unary_response(inner: Behaviour) -> Behaviour:
         async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:
             principal = await principal_of(context)
-            with acting_as(principal, context.peer()):
+            with acting_as(principal, _peer(context)):
                 return await inner(request, context)
 
         return behaviour
@@ -205,7 +214,7 @@ def _wrapped(
 
         async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             principal = await principal_of(context)
-            with acting_as(principal, context.peer()):
+            with acting_as(principal, _peer(context)):
                 async for item in inner(request, context):
                     yield item
 
