@@ -293,6 +293,37 @@ class UserConfig(Section):
     # Which sessions the user sees: its own, or everyone's (within its origins).
     sessions: Literal["own", "all"] = "own"
 
+    @field_validator("password_hash")
+    @classmethod
+    def _a_hash(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("$argon2", "$scrypt$")):
+            raise ValueError(
+                "password_hash must be an Argon2 or scrypt hash (vexport auth hash-password), "
+                "never the password"
+            )
+        return value
+
+    @field_validator("tokens")
+    @classmethod
+    def _token_hashes(cls, tokens: list[SecretStr]) -> list[SecretStr]:
+        for token in tokens:
+            text = token.get_secret_value()
+            digest = text.removeprefix("sha256:")
+            if not text.startswith("sha256:") or len(digest) != 64 or not _is_hex(digest):
+                raise ValueError(
+                    "tokens are hashes 'sha256:<64 hex digits>' (vexport auth new-token), "
+                    "never the token"
+                )
+        return tokens
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        bytes.fromhex(text)
+    except ValueError:
+        return False
+    return True
+
 
 class GroupConfig(Section):
     name: str = Field(min_length=1, max_length=200)
@@ -338,6 +369,10 @@ class AuthConfig(Section):
     open_grpc_methods: list[str] = Field(default_factory=lambda: ["/grpc.health.v1.Health/*"])
     # Serve without authentication on a non-loopback address (refused unless set).
     allow_open_network: bool = False
+    # Wrong passwords for one user name: after max_failures within lockout, its logins
+    # are refused (AUTHENTICATE_CODE_USER_LOCKED) until lockout has passed (per process).
+    max_failures: int = Field(default=10, ge=1)
+    lockout: Duration = timedelta(minutes=5)
     oidc: OidcConfig | None = None
 
     @field_validator("users")

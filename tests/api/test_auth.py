@@ -182,6 +182,14 @@ def test_a_wrong_password_gets_wrong_credentials(secure: Secure) -> None:
         assert answer.error_code == apb.AUTHENTICATE_CODE_WRONG_CREDENTIALS
         assert answer.token_value == ""
         assert answer.error_description.description == "wrong user name or password"
+    # A user name guessed at too often is locked (10 wrong passwords by default).
+    codes = [
+        stub.AuthenticateEx2(apb.AuthenticateRequest(user_name="trudy", password="x")).error_code
+        for _ in range(11)
+    ]
+    assert codes == [apb.AUTHENTICATE_CODE_WRONG_CREDENTIALS] * 10 + [
+        apb.AUTHENTICATE_CODE_USER_LOCKED
+    ]
     with secure.http() as client:
         reply = client.post(
             "/v1/authentication/authenticate_ex2", json={"user_name": "alice", "password": "x"}

@@ -198,3 +198,33 @@ def test_jwts_of_the_configured_issuer_are_accepted(tmp_path: Path) -> None:
     ):
         with pytest.raises(Unauthenticated, match=reason):
             auth.authenticate(bad)
+
+
+def test_wrong_passwords_lock_the_user_name_for_a_while(tmp_path: Path) -> None:
+    from vexport.auth.authenticator import Locked
+
+    clock = Clock()
+    auth, _ = _authenticator(clock, tmp_path)
+    auth.max_failures, auth.lockout = 3, timedelta(minutes=5)
+    for _ in range(3):
+        with pytest.raises(WrongCredentials):
+            auth.login("alice", "guess")
+    with pytest.raises(Locked, match="try again in 300 s"):
+        auth.login("alice", "alice pw")  # even the right password, until the lockout ends
+    auth.login("carol", "carol pw")  # other users are not locked
+    clock.now += timedelta(minutes=5, seconds=1)
+    assert auth.login("alice", "alice pw").principal.name == "alice"
+    with pytest.raises(WrongCredentials):  # a success clears the count
+        auth.login("alice", "guess")
+    auth.login("alice", "alice pw")
+
+
+def test_the_configuration_refuses_passwords_and_tokens_in_the_clear() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="never the password"):
+        AuthConfig.model_validate({"users": [{"name": "a", "password_hash": "hunter2"}]})
+    with pytest.raises(ValidationError, match="never the token"):
+        AuthConfig.model_validate({"users": [{"name": "a", "tokens": [new_token("vxt_")]}]})
+    with pytest.raises(ValidationError, match="unique"):
+        AuthConfig.model_validate({"users": [{"name": "a"}, {"name": "a"}]})

@@ -70,6 +70,8 @@ class Access:
             session_ttl=config.session_ttl,
             renew_window=config.renew_window,
             jwt=jwt,
+            max_failures=config.max_failures,
+            lockout=config.lockout,
         )
         interceptor = AuthInterceptor(authenticator, config.open_grpc_methods)
         return cls(settings, audit, authenticator, tls, [interceptor])

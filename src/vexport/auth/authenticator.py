@@ -8,9 +8,12 @@ from an injected clock so that tests expire tokens without waiting.
 from __future__ import annotations
 
 import logging
+import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from vexport.auth.directory import Directory
 from vexport.auth.passwords import verify_password, waste_time
@@ -26,16 +29,22 @@ from vexport.auth.tokens import (
 from vexport.errors import Unauthenticated
 from vexport.timeutil import utcnow
 
-__all__ = ["Authenticator", "Issued", "WrongCredentials"]
+__all__ = ["Authenticator", "Issued", "Locked", "WrongCredentials"]
 
 log = logging.getLogger(__name__)
 
 MAX_CREDENTIAL_LENGTH = 1024
 """User names and passwords longer than this are refused before any hashing."""
+_MAX_TRACKED = 10_000
+"""User names whose wrong passwords are remembered at once (the oldest go first)."""
 
 
 class WrongCredentials(Unauthenticated):
     """An unknown user, a wrong password, or a user without a password."""
+
+
+class Locked(Unauthenticated):
+    """Too many wrong passwords for this user name lately: logins wait out the lockout."""
 
 
 class Expired(Unauthenticated):
@@ -60,6 +69,8 @@ class Authenticator:
         renew_window: timedelta,
         jwt: Callable[[str], Principal] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        max_failures: int = 10,
+        lockout: timedelta = timedelta(minutes=5),
     ) -> None:
         self.directory = directory
         self.sessions = sessions
@@ -67,19 +78,47 @@ class Authenticator:
         self.renew_window = renew_window
         self.jwt = jwt
         self.clock = clock
+        self.max_failures = max_failures
+        self.lockout = lockout
+        self._failures: dict[str, list[datetime]] = {}
+        self._failures_lock = threading.Lock()
 
     def login(self, user_name: str, password: str) -> Issued:
         """A new session token for a user name and password; ``WrongCredentials`` if not."""
         if len(user_name) > MAX_CREDENTIAL_LENGTH or len(password) > MAX_CREDENTIAL_LENGTH:
             raise WrongCredentials("wrong user name or password")
+        now = self.clock()
+        self._check_lockout(user_name, now)
         user = self.directory.user(user_name)
         if user is None or user.password_hash is None:
             waste_time(password)
-            raise WrongCredentials("wrong user name or password")
+            self._failed(user_name, now)
         if not verify_password(user.password_hash, password):
-            raise WrongCredentials("wrong user name or password")
-        now = self.clock()
+            self._failed(user_name, now)
+        with self._failures_lock:
+            self._failures.pop(user_name, None)
         return self._issue(user.name, now, now + self.renew_window)
+
+    def _check_lockout(self, user_name: str, now: datetime) -> None:
+        with self._failures_lock:
+            recent = [t for t in self._failures.get(user_name, []) if t > now - self.lockout]
+            if recent:
+                self._failures[user_name] = recent
+            else:
+                self._failures.pop(user_name, None)
+        if len(recent) >= self.max_failures:
+            left = (recent[-self.max_failures] + self.lockout - now).total_seconds()
+            wait = max(1, math.ceil(left))
+            raise Locked(f"too many wrong passwords for this user; try again in {wait} s")
+
+    def _failed(self, user_name: str, now: datetime) -> NoReturn:
+        """Note a wrong password (bounded: names of no user are noted too) and refuse."""
+        with self._failures_lock:
+            if len(self._failures) >= _MAX_TRACKED and user_name not in self._failures:
+                self._failures.pop(next(iter(self._failures)))
+            self._failures.setdefault(user_name, []).append(now)
+            del self._failures[user_name][: -self.max_failures]
+        raise WrongCredentials("wrong user name or password")
 
     def authenticate(self, token: str) -> Principal:
         """The caller a bearer token names; ``Unauthenticated`` saying why not."""

@@ -21,7 +21,7 @@ from typing import Any
 
 import grpc
 
-from vexport.auth.authenticator import Authenticator, Issued
+from vexport.auth.authenticator import Authenticator, Issued, Locked
 from vexport.auth.principal import Principal, acting_as
 from vexport.auth.tokens import bearer_token
 from vexport.errors import Unauthenticated
@@ -33,8 +33,8 @@ __all__ = [
     "TOKEN_NAME",
     "AuthInterceptor",
     "AuthServicer",
+    "login_failed",
     "response_ex",
-    "wrong_credentials",
 ]
 
 AUTH_SERVICE = apb.DESCRIPTOR.services_by_name["AuthenticationService"].full_name
@@ -73,10 +73,15 @@ def response_ex(issued: Issued | None) -> apb.AuthenticateResponseEx:
     )
 
 
-def wrong_credentials(message: str) -> apb.AuthenticateResponseEx:
+def login_failed(error: Unauthenticated) -> apb.AuthenticateResponseEx:
+    """A failed login as AuthenticateEx2 answers it: the vendor's code and the reason."""
+    code = (
+        apb.AUTHENTICATE_CODE_USER_LOCKED
+        if isinstance(error, Locked)
+        else apb.AUTHENTICATE_CODE_WRONG_CREDENTIALS
+    )
     return apb.AuthenticateResponseEx(
-        error_code=apb.AUTHENTICATE_CODE_WRONG_CREDENTIALS,
-        error_description=apb.ErrorDescription(description=message),
+        error_code=code, error_description=apb.ErrorDescription(description=str(error))
     )
 
 
@@ -108,7 +113,7 @@ class AuthServicer(apb_grpc.AuthenticationServiceServicer):
                 self.authenticator.login, request.user_name, request.password
             )
         except Unauthenticated as exc:
-            return wrong_credentials(str(exc))
+            return login_failed(exc)
         return response_ex(issued)
 
     async def RenewSession2(

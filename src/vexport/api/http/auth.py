@@ -24,7 +24,7 @@ from fastapi import APIRouter, Request
 from google.protobuf import json_format
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vexport.api.grpc.auth import response_ex, wrong_credentials
+from vexport.api.grpc.auth import login_failed, response_ex
 from vexport.api.http.errors import error_body
 from vexport.auth.authenticator import Authenticator
 from vexport.auth.principal import acting_as
@@ -189,7 +189,7 @@ def auth_router(authenticator: Authenticator | None) -> APIRouter:
         try:
             issued = await asyncio.to_thread(authenticator.login, user, password)
         except Unauthenticated as exc:
-            return _message_json(wrong_credentials(str(exc)))
+            return _message_json(login_failed(exc))
         return _message_json(response_ex(issued))
 
     @router.post("/renew_session2", summary="A new session token for the caller's")
