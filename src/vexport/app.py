@@ -20,6 +20,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from vexport.api.access import Access
 from vexport.api.contract import ExportContract
 from vexport.api.grpc.server import GrpcServer
 from vexport.api.grpc.servicer import ExportServicer
@@ -156,6 +157,7 @@ class App:
             max_running=settings.export_to_s3dir.max_running,
         )
         self.ledger = PollLedger()
+        self.access = access = Access.build(settings, parts.store.engine)
         self.service = JobService(
             settings,
             parts.store,
@@ -163,9 +165,15 @@ class App:
             {**self.executors, S3DIR_AGENT: self.s3dir_pool},
             self.ledger,
             pinned=catalog.pins(),
+            audit=access.audit,
         )
         self.s3dir = S3DirService(
-            settings, parts.store, self.s3dir_pool, parts.s3dir_runner, node=node
+            settings,
+            parts.store,
+            self.s3dir_pool,
+            parts.s3dir_runner,
+            node=node,
+            audit=access.audit,
         )
         self.sweeper = Sweeper(
             settings, parts.store, self.service, self.ledger, parts.recovery, parts.presence
@@ -173,12 +181,27 @@ class App:
         contract = ExportContract(
             catalog, self.service.agent_names, cloud_store=settings.results.s3_bucket is not None
         )
-        self.grpc = GrpcServer(ExportServicer(self.service, contract), settings.server.grpc)
+        self.grpc = GrpcServer(
+            ExportServicer(self.service, contract),
+            settings.server.grpc,
+            auth=access.auth_servicer,
+            interceptors=access.interceptors,
+            credentials=access.grpc_credentials,
+        )
         self.http = HttpServer(
-            create_app(self.service, contract, routers=[s3dir_router(self.s3dir)]),
+            create_app(
+                self.service,
+                contract,
+                routers=[s3dir_router(self.s3dir)],
+                authenticator=access.authenticator,
+                open_routes=access.open_routes,
+                browser_origins=settings.server.browser_origins,
+            ),
             settings.server.http,
+            tls=access.tls.ssl_context() if access.tls is not None else None,
         )
         self._timer_task: asyncio.Task[None] | None = None
+        self._access_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         # Store calls run in threads; enough of them that 100 polling clients never queue.
@@ -191,6 +214,8 @@ class App:
         await self.grpc.start()
         await self.http.start()
         self._timer_task = asyncio.create_task(self._timers(), name="job-timers")
+        self._access_task = asyncio.create_task(self._access_timer(), name="access-timer")
+        self.access.announce()
         log.info("vexport serving gRPC on %s and HTTP on %s as node %s (%s executor)",
                  self.grpc.address, self.http.url, self.parts.node,
                  self.settings.jobs.executor)  # fmt: skip
@@ -209,9 +234,22 @@ class App:
                 log.exception("job timers failed; retrying")
             await asyncio.sleep(interval)
 
+    async def _access_timer(self) -> None:
+        interval = self.settings.tls.reload_interval.total_seconds()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self.access.tick)
+            except Exception:
+                log.exception("certificate reload or token purge failed; retrying")
+
     async def stop(self) -> None:
         grace = self.settings.server.shutdown_grace.total_seconds()
         await asyncio.gather(self.http.stop(grace), self.grpc.stop(grace))
+        if self._access_task is not None:
+            self._access_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._access_task
         if self._timer_task is not None:
             self._timer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import signal
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import grpc
 import typer
@@ -62,10 +64,14 @@ def serve(
     if demo is not None:
         overrides["demo"] = {"enabled": demo}
     settings = load_settings(config, **overrides)
+    from vexport.api.access import OpenNetworkRefused
     from vexport.jobs.node import NodeInUse
 
     try:
         asyncio.run(_serve(settings))
+    except OpenNetworkRefused as exc:
+        console.print(f"refusing to start: {exc}", style="red", markup=False, highlight=False)
+        raise typer.Exit(2) from None
     except NodeInUse as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
@@ -117,6 +123,67 @@ def migrate(config: ConfigOption = None) -> None:
     console.print("the job database is up to date")
 
 
+@app.command()
+def audit(
+    config: ConfigOption = None,
+    session: Annotated[str | None, typer.Option(help="Only this session's events.")] = None,
+    user: Annotated[str | None, typer.Option(help="Only this user's events.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="The newest this many events.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
+) -> None:
+    """List the audit log: who started, downloaded, stopped and destroyed what, from where."""
+    from sqlalchemy import create_engine
+
+    from vexport.jobs.accounts import SqlAuditSink
+    from vexport.jobs.migrate import upgrade
+
+    settings = load_settings(config)
+    engine = create_engine(settings.database_url)
+    try:
+        upgrade(engine)
+        events = SqlAuditSink(engine).events(limit=limit, session_id=session, user=user)
+    finally:
+        engine.dispose()
+    for event in events:
+        if as_json:
+            print(json.dumps(event.to_json(), sort_keys=True))
+            continue
+        extra = " ".join(
+            f"{key}={value}" for key, value in event.details.items() if value not in (None, "")
+        )
+        console.print(
+            f"{event.at.isoformat()} {event.user} {event.action} {event.outcome} "
+            f"{event.session_id or '-'} {event.client or '-'} {extra}",
+            markup=False,
+            highlight=False,
+        )
+
+
+auth_app = typer.Typer(help="Users and tokens for [auth] (docs/configuration.md).")
+app.add_typer(auth_app, name="auth")
+
+
+@auth_app.command("hash-password")
+def auth_hash_password(
+    scheme: Annotated[str, typer.Option(help="argon2 or scrypt")] = "argon2",
+) -> None:
+    """Read a password (not echoed) and print its hash for a user's password_hash."""
+    from vexport.auth.passwords import hash_password
+
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    print(hash_password(password, scheme))
+
+
+@auth_app.command("new-token")
+def auth_new_token() -> None:
+    """Make an API token: the token (give it to the client) and its hash (for tokens = [...])."""
+    from vexport.auth.tokens import API_PREFIX, new_token, token_hash
+
+    token = new_token(API_PREFIX)
+    print(f"token: {token}")
+    print(f"hash:  {token_hash(token)}")
+
+
 @app.command("demo")
 def demo_command(
     config: ConfigOption = None,
@@ -152,10 +219,55 @@ async def _serve(settings: object) -> None:
 
 
 def _stub(server: str):  # type: ignore[no-untyped-def]
+    """A stub as a vendor client makes it: TLS if ``VEXPORT_CA`` names the server's CA,
+    then ``VEXPORT_TOKEN`` (or a login with ``VEXPORT_USER``/``VEXPORT_PASSWORD``) as the
+    ``authorization`` metadata of every call."""
     from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2_grpc as spb_grpc
 
-    channel = grpc.insecure_channel(server, options=[("grpc.max_receive_message_length", 8 << 20)])
+    options = [("grpc.max_receive_message_length", 8 << 20)]
+    ca = os.environ.get("VEXPORT_CA")
+    if ca:
+        credentials = grpc.ssl_channel_credentials(root_certificates=Path(ca).read_bytes())
+        channel = grpc.secure_channel(server, credentials, options=options)
+    else:
+        channel = grpc.insecure_channel(server, options=options)
+    metadata = _login_metadata(channel)
+    if metadata is not None:
+        channel = grpc.intercept_channel(channel, _WithMetadata(metadata))
     return spb_grpc.ExportServiceStub(channel)
+
+
+def _login_metadata(channel: grpc.Channel) -> tuple[str, str] | None:
+    token = os.environ.get("VEXPORT_TOKEN")
+    if token:
+        return ("authorization", f"Bearer {token}")
+    user = os.environ.get("VEXPORT_USER")
+    if not user:
+        return None
+    from vexport.protos.axxonsoft.bl.auth import Authentication_pb2 as apb
+    from vexport.protos.axxonsoft.bl.auth import Authentication_pb2_grpc as apb_grpc
+
+    answer = apb_grpc.AuthenticationServiceStub(channel).AuthenticateEx2(
+        apb.AuthenticateRequest(user_name=user, password=os.environ.get("VEXPORT_PASSWORD", ""))
+    )
+    if answer.error_code != apb.AUTHENTICATE_CODE_OK:
+        console.print(f"[red]login failed[/red]: {answer.error_description.description}")
+        raise typer.Exit(1)
+    return (answer.token_name, answer.token_value)
+
+
+class _WithMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    def __init__(self, pair: tuple[str, str]) -> None:
+        self.pair = pair
+
+    def _details(self, details: Any) -> Any:
+        return details._replace(metadata=[*(details.metadata or ()), self.pair])
+
+    def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return continuation(self._details(details), request)
 
 
 def _parse_when(text: str) -> datetime:

@@ -53,6 +53,9 @@ class ServerConfig(Section):
     data_dir: Path = Path("var")
     # How long a graceful shutdown waits for in-flight RPCs.
     shutdown_grace: Duration = timedelta(seconds=5)
+    # Web origins ("https://ops.example") allowed to call the HTTP API from a browser
+    # (CORS, and the Origin check of state-changing calls); none by default.
+    browser_origins: list[str] = Field(default_factory=list)
 
 
 class SessionsConfig(Section):
@@ -271,6 +274,138 @@ class JobsConfig(Section):
         return self
 
 
+Role = Literal["viewer", "exporter", "admin"]
+
+
+class UserConfig(Section):
+    """A user of the APIs (``docs/configuration.md``, ``docs/design/auth.md``)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    # An Argon2 ("$argon2id$...") or scrypt ("$scrypt$...") hash: `vexport auth hash-password`.
+    password_hash: SecretStr | None = None
+    # Long-lived API tokens, as their hashes ("sha256:<hex>"): `vexport auth new-token`.
+    tokens: list[SecretStr] = Field(default_factory=list)
+    roles: list[Role] = Field(default_factory=lambda: list[Role](["viewer"]))
+    groups: list[str] = Field(default_factory=list)
+    # Origins this user may export and see (globs: "hosts/site1/*"); unset: every origin
+    # (unless a group limits them).
+    origins: list[str] | None = None
+    # Which sessions the user sees: its own, or everyone's (within its origins).
+    sessions: Literal["own", "all"] = "own"
+
+    @field_validator("password_hash")
+    @classmethod
+    def _a_hash(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("$argon2", "$scrypt$")):
+            raise ValueError(
+                "password_hash must be an Argon2 or scrypt hash (vexport auth hash-password), "
+                "never the password"
+            )
+        return value
+
+    @field_validator("tokens")
+    @classmethod
+    def _token_hashes(cls, tokens: list[SecretStr]) -> list[SecretStr]:
+        for token in tokens:
+            text = token.get_secret_value()
+            digest = text.removeprefix("sha256:")
+            if not text.startswith("sha256:") or len(digest) != 64 or not _is_hex(digest):
+                raise ValueError(
+                    "tokens are hashes 'sha256:<64 hex digits>' (vexport auth new-token), "
+                    "never the token"
+                )
+        return tokens
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        bytes.fromhex(text)
+    except ValueError:
+        return False
+    return True
+
+
+class GroupConfig(Section):
+    name: str = Field(min_length=1, max_length=200)
+    roles: list[Role] = Field(default_factory=list)
+    origins: list[str] | None = None
+
+
+class OidcConfig(Section):
+    """Bearer tokens that are JWTs from an identity provider, checked against its keys."""
+
+    issuer: str
+    audience: str | None = None
+    # The provider's key set: a URL (fetched, then cached) or a local file.
+    jwks_url: str | None = None
+    jwks_file: Path | None = None
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    user_claim: str = "sub"
+    roles_claim: str = "roles"
+    groups_claim: str = "groups"
+
+    @model_validator(mode="after")
+    def _one_key_set(self) -> OidcConfig:
+        if (self.jwks_url is None) == (self.jwks_file is None):
+            raise ValueError("set one of jwks_url and jwks_file")
+        return self
+
+
+class AuthConfig(Section):
+    """Who may call the APIs. Off by default: the embedded default on loopback is open."""
+
+    enabled: bool = False
+    users: list[UserConfig] = Field(default_factory=list)
+    groups: list[GroupConfig] = Field(default_factory=list)
+    # A TOML file with more [[users]] and [[groups]] (read at start).
+    users_file: Path | None = None
+    # Session tokens (AuthenticateEx2) expire after this; RenewSession2 gives a new one,
+    # also for an expired token, until renew_window after it was first issued.
+    session_ttl: Duration = timedelta(hours=1)
+    renew_window: Duration = timedelta(hours=12)
+    # HTTP paths answered without a token (exact, or a prefix ending in "*").
+    open_routes: list[str] = Field(default_factory=lambda: ["/healthz", "/readyz", "/metrics"])
+    # gRPC methods answered without a token ("/package.Service/Method", or ".../*").
+    open_grpc_methods: list[str] = Field(default_factory=lambda: ["/grpc.health.v1.Health/*"])
+    # Serve without authentication on a non-loopback address (refused unless set).
+    allow_open_network: bool = False
+    # Wrong passwords for one user name: after max_failures within lockout, its logins
+    # are refused (AUTHENTICATE_CODE_USER_LOCKED) until lockout has passed (per process).
+    max_failures: int = Field(default=10, ge=1)
+    lockout: Duration = timedelta(minutes=5)
+    oidc: OidcConfig | None = None
+
+    @field_validator("users")
+    @classmethod
+    def _unique_users(cls, users: list[UserConfig]) -> list[UserConfig]:
+        names = [user.name for user in users]
+        if len(set(names)) != len(names):
+            raise ValueError("user names must be unique")
+        return users
+
+
+class TlsConfig(Section):
+    """TLS for both APIs; with client_ca_file, clients must present a certificate (mTLS)."""
+
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    client_ca_file: Path | None = None
+    # How often the files are checked for a new certificate (reloaded without a restart).
+    reload_interval: Duration = timedelta(seconds=30)
+
+    @model_validator(mode="after")
+    def _cert_and_key(self) -> TlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("set both cert_file and key_file, or neither")
+        if self.client_ca_file is not None and self.cert_file is None:
+            raise ValueError("client_ca_file needs cert_file and key_file")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert_file is not None
+
+
 DEFAULT_AGENT = "hosts/local/MMExportAgent.1"
 
 
@@ -291,6 +426,8 @@ class Settings(BaseSettings):
     s3: S3Config = Field(default_factory=S3Config)
     results: ResultsConfig = Field(default_factory=ResultsConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    tls: TlsConfig = Field(default_factory=TlsConfig)
 
     @field_validator("agents")
     @classmethod

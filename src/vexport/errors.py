@@ -33,3 +33,11 @@ class Unimplemented(VexportError):
 
 class ResourceExhausted(VexportError):
     """A queue is full; try again later."""
+
+
+class Unauthenticated(VexportError):
+    """No credentials, or credentials that are unknown, expired or closed."""
+
+
+class PermissionDenied(VexportError):
+    """The caller is known but its roles or origins do not allow the call."""

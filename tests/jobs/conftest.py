@@ -30,5 +30,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
     finally:
         if request.param == "postgresql":
             with store.engine.begin() as connection:
-                connection.exec_driver_sql("TRUNCATE jobs, job_files, leases RESTART IDENTITY")
+                connection.exec_driver_sql(
+                    "TRUNCATE jobs, job_files, leases, auth_sessions, audit_events RESTART IDENTITY"
+                )
         store.close()

@@ -263,3 +263,34 @@ def test_a_lost_worker_fails_its_job_once_the_lease_runs_out(settings: Settings)
     finally:
         export.release.set()
         jobs.close()
+
+
+def test_only_exporters_start_exports_and_starts_are_audited(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from vexport.auth.principal import Principal, Role, acting_as
+
+    export = GatedExport()
+    export.release.set()
+    jobs = start(settings, export)
+    caplog.set_level("INFO", logger="vexport.audit")
+    try:
+        viewer = Principal(name="vera", roles=frozenset({Role.VIEWER}))
+        with acting_as(viewer, "10.0.0.9:5000"):
+            refused = jobs.answer(body())
+        assert refused.code is ErrorCode.UNAUTHORIZED
+        assert refused.message == "user 'vera' may not start exports"
+        assert export.runs == [] and jobs.service.jobs() == []
+        exporter = Principal(name="eve", roles=frozenset({Role.EXPORTER}))
+        with acting_as(exporter, "10.0.0.8:5000"):
+            assert jobs.answer(body()).code is ErrorCode.PROCESSING
+        wait_finished(jobs)
+        (line,) = [r.getMessage() for r in caplog.records if r.name == "vexport.audit"]
+        event = json.loads(line)
+        assert (event["user"], event["action"], event["client"]) == (
+            "eve", "start", "10.0.0.8:5000",
+        )  # fmt: skip
+        assert event["archive"] == "s3://archive/cam/index.m3u8"
+        assert SECRET not in line and "AKIATEST" not in line
+    finally:
+        jobs.close()

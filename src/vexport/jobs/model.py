@@ -118,6 +118,8 @@ class Job:
     # export-to-s3dir: the keyed fingerprint of the request, and the answer's data.
     fingerprint: str | None = None
     outcome: dict[str, Any] = field(default_factory=dict)
+    # The user who started it (None: started with authentication off).
+    created_by: str | None = None
     files: list[ResultFile] = field(default_factory=list)
 
     @property

@@ -16,9 +16,18 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from vexport.auth.audit import AuditEvent, AuditLog
+from vexport.auth.principal import Action, Principal, client_address, current, require
 from vexport.config import AgentConfig, Settings
-from vexport.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from vexport.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+)
 from vexport.jobs.executors.base import Executor
 from vexport.jobs.ledger import PollLedger
 from vexport.jobs.model import Job, JobKind, JobState
@@ -55,8 +64,10 @@ class JobService:
         *,
         pinned: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        audit: AuditLog | None = None,
     ) -> None:
         self.settings = settings
+        self.audit = audit or AuditLog()
         self.store = store
         self.results = results
         self.executors = dict(executors)
@@ -73,6 +84,13 @@ class JobService:
 
     def start(self, request: ExportRequest, options: bytes) -> str:
         """Store a new session and hand it to its agent's executor; its id."""
+        principal = current()
+        origins = [source.origin for source in request.sources]
+        try:
+            require(principal, Action.START, origins)
+        except PermissionDenied:
+            self._audit(Action.START, "", "denied", {"origins": origins})
+            raise
         agent = self._agent_for(request)
         running_limit, queued_limit = self._limits(self._agents[agent])
         queued, running = self._counts(agent)
@@ -93,8 +111,10 @@ class JobService:
                 options=options,
                 timezone_minutes=request.timezone_minutes,
                 processing=describe(plan),
+                created_by=principal.name if principal is not None else None,
             )
         )
+        self._audit(Action.START, job.id, "ok", _start_details(request, job.processing))
         self.publish(job.id, agent)
         log.info("session %s: %s on %s queued", job.id, request.kind.value, agent)
         return job.id
@@ -116,7 +136,7 @@ class JobService:
 
     def get_state(self, job_id: str) -> Job:
         """The session's state; counts as the client's sign of life (watchdog, retention)."""
-        job = self.get(job_id)
+        job = self._visible(job_id, Action.STATE)
         now = self.clock()
         if job.is_active:
             self.ledger.poll(job_id, now)
@@ -125,7 +145,7 @@ class JobService:
         return job
 
     def stop(self, job_id: str) -> Job:
-        job = self.get(job_id)
+        job = self._controlled(job_id, Action.STOP)
         if job.is_active:
             self.request_stop(job)
             job = self.get(job_id)
@@ -145,7 +165,7 @@ class JobService:
         return job
 
     def destroy(self, job_id: str) -> None:
-        job = self.get(job_id)
+        job = self._controlled(job_id, Action.DESTROY)
         if job.is_active:
             self.request_stop(job)
         self.remove(job_id)
@@ -154,16 +174,23 @@ class JobService:
         if page_size < 0:
             raise InvalidArgument("must not be negative", field="page_size")
         limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        principal = current()
+        require(principal, Action.LIST)
         before = _decode_page_token(page_token) if page_token else None
-        jobs = self.store.page(before_seq=before, limit=limit + 1)
+        own = None
+        if principal is not None and not (principal.is_admin or principal.sees_all):
+            own = principal.name
+        jobs = self.store.page(before_seq=before, limit=limit + 1, created_by=own)
         more = len(jobs) > limit
         jobs = jobs[:limit]
         token = _encode_page_token(jobs[-1].seq) if more and jobs else ""
+        if principal is not None:  # a page may come out short: the token still goes on
+            jobs = [job for job in jobs if principal.sees(job.created_by, _origins(job))]
         return Page(jobs=jobs, next_page_token=token)
 
     def open_download(self, job_id: str, file_id: str) -> tuple[ResultFile, ResultReader]:
         """The listed file of a completed session, opened; resets its retention clock."""
-        job = self.get(job_id)
+        job = self._visible(job_id, Action.DOWNLOAD)
         if job.state is JobState.REMOVED:
             raise NotFound(f"session {job_id} was removed; its files are deleted")
         if job.state is not JobState.COMPLETED:
@@ -174,6 +201,12 @@ class JobService:
         for file in job.files:
             if file.file_id == file_id:
                 self.ledger.access(job_id, self.clock())
+                self._audit(
+                    Action.DOWNLOAD,
+                    job_id,
+                    "ok",
+                    {"file": file.file_id, "size": file.size, "sha256": file.sha256},
+                )
                 try:
                     return file, self.results.open(file)
                 except NotFound:
@@ -216,6 +249,47 @@ class JobService:
         self.results.delete(job_id)
         self.store.mark_removed(job_id, now or self.clock())
 
+    # -- permissions and audit ------------------------------------------------
+
+    def _visible(self, job_id: str, action: Action) -> Job:
+        """The session if the caller may ``action`` it; another user's is NOT_FOUND."""
+        principal = current()
+        require(principal, action)
+        job = self.get(job_id)
+        if principal is not None and not principal.sees(job.created_by, _origins(job)):
+            raise NotFound(f"unknown session {job_id!r}", field="session_id")
+        return job
+
+    def _controlled(self, job_id: str, action: Action) -> Job:
+        """The session if the caller may stop or destroy it (its own, or any for admins)."""
+        principal = current()
+        try:
+            job = self._visible(job_id, action)
+            if principal is not None and not principal.controls(job.created_by):
+                raise PermissionDenied(
+                    f"session {job_id} was started by another user; only an admin may "
+                    f"{action.value} it"
+                )
+        except PermissionDenied:
+            self._audit(action, job_id, "denied", {})
+            raise
+        self._audit(action, job_id, "ok", {"origins": _origins(job), "state": job.state.name})
+        return job
+
+    def _audit(self, action: Action, job_id: str, outcome: str, details: dict[str, Any]) -> None:
+        principal: Principal | None = current()
+        self.audit.record(
+            AuditEvent(
+                at=self.clock(),
+                user=principal.name if principal is not None else "-",
+                action=action.value,
+                session_id=job_id,
+                client=client_address(),
+                outcome=outcome,
+                details=details,
+            )
+        )
+
     # -- helpers --------------------------------------------------------------
 
     def _agent_for(self, request: ExportRequest) -> str:
@@ -237,6 +311,26 @@ class JobService:
     def _counts(self, agent: str) -> tuple[int, int]:
         counts = self.store.count_by_state(agent)
         return counts.get(JobState.NONE, 0), counts.get(JobState.RUNNING, 0)
+
+
+def _origins(job: Job) -> list[str]:
+    sources = job.request.get("plan", {}).get("sources", [])
+    return [str(source.get("origin", "")) for source in sources]
+
+
+def _start_details(request: ExportRequest, processing: str) -> dict[str, Any]:
+    """What was asked, summarised: names and times, never a URL, key or comment."""
+    return {
+        "origins": [source.origin for source in request.sources],
+        "kind": request.kind.value,
+        "format": request.container.value,
+        "begin": request.start.isoformat() if request.start else None,
+        "end": request.end.isoformat() if request.end else None,
+        "duration_seconds": request.duration_seconds,
+        "max_file_size": request.max_file_size,
+        "cloud_export": request.cloud_export,
+        "processing": processing,
+    }
 
 
 def _encode_page_token(seq: int) -> str:

@@ -61,6 +61,17 @@ _LISTED = select(_JOBS.c.seq).where(_JOBS.c.listed).order_by(_JOBS.c.seq.desc())
 _FIRST_PAGE = _WITH_FILES.where(
     _JOBS.c.seq.in_(_LISTED.limit(bindparam("limit")).scalar_subquery())
 ).order_by(_JOBS.c.seq.desc(), _FILES.c.position)
+_LISTED_BY = _LISTED.where(_JOBS.c.created_by == bindparam("created_by"))
+_FIRST_PAGE_BY = _WITH_FILES.where(
+    _JOBS.c.seq.in_(_LISTED_BY.limit(bindparam("limit")).scalar_subquery())
+).order_by(_JOBS.c.seq.desc(), _FILES.c.position)
+_NEXT_PAGE_BY = _WITH_FILES.where(
+    _JOBS.c.seq.in_(
+        _LISTED_BY.where(_JOBS.c.seq < bindparam("before"))
+        .limit(bindparam("limit"))
+        .scalar_subquery()
+    )
+).order_by(_JOBS.c.seq.desc(), _FILES.c.position)
 _NEXT_PAGE = _WITH_FILES.where(
     _JOBS.c.seq.in_(
         _LISTED.where(_JOBS.c.seq < bindparam("before")).limit(bindparam("limit")).scalar_subquery()
@@ -84,6 +95,7 @@ class NewJob:
     owner: str | None = None
     lease_expires_at: datetime | None = None
     fingerprint: str | None = None
+    created_by: str | None = None
 
 
 class DuplicateJob(Exception):
@@ -149,6 +161,7 @@ class JobStore:
                     owner=job.owner,
                     lease_expires_at=job.lease_expires_at,
                     fingerprint=job.fingerprint,
+                    created_by=job.created_by,
                     last_poll_at=job.created_at,
                     # Handed to its executor right after this insert; the timers retry only
                     # after republish_after, so the first hand-over is not doubled.
@@ -175,8 +188,18 @@ class JobStore:
     def jobs_of_kind(self, kind: JobKind) -> list[Job]:
         return self._read(_BY_KIND, {"key": kind.value})
 
-    def page(self, *, before_seq: int | None, limit: int) -> list[Job]:
-        """Listed jobs newest first, keyset-paged on ``seq`` so new ones never shift a page."""
+    def page(
+        self, *, before_seq: int | None, limit: int, created_by: str | None = None
+    ) -> list[Job]:
+        """Listed jobs newest first, keyset-paged on ``seq`` so new ones never shift a page.
+
+        With ``created_by``, only the sessions that user started.
+        """
+        if created_by is not None:
+            by = {"limit": limit, "created_by": created_by}
+            if before_seq is None:
+                return self._read(_FIRST_PAGE_BY, by)
+            return self._read(_NEXT_PAGE_BY, {**by, "before": before_seq})
         if before_seq is None:
             return self._read(_FIRST_PAGE, {"limit": limit})
         return self._read(_NEXT_PAGE, {"limit": limit, "before": before_seq})
@@ -629,6 +652,7 @@ def _job_of(row: Any) -> Job:
         removed_at=row["removed_at"],
         fingerprint=row["fingerprint"],
         outcome=dict(row["outcome"] or {}),
+        created_by=row["created_by"],
         files=[],
     )
 
@@ -661,6 +685,7 @@ def _job(row: JobRow) -> Job:
         removed_at=row.removed_at,
         fingerprint=row.fingerprint,
         outcome=dict(row.outcome or {}),
+        created_by=row.created_by,
         files=[
             ResultFile(
                 file_id=f.file_id,

@@ -29,7 +29,15 @@ from sqlalchemy.types import TypeDecorator
 
 from vexport.timeutil import UTC
 
-__all__ = ["Base", "FileRow", "JobRow", "LeaseRow", "UtcDateTime"]
+__all__ = [
+    "AuditRow",
+    "AuthSessionRow",
+    "Base",
+    "FileRow",
+    "JobRow",
+    "LeaseRow",
+    "UtcDateTime",
+]
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -95,6 +103,8 @@ class JobRow(Base):
     removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     fingerprint: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     outcome: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The user who started the session (None: started with authentication off).
+    created_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
     files: Mapped[list[FileRow]] = relationship(
         back_populates="job",
         cascade="all, delete-orphan",
@@ -110,6 +120,7 @@ class JobRow(Base):
         Index(None, "state", "last_poll_at"),
         Index(None, "state", "last_access_at"),
         Index(None, "state", "completed_at"),
+        Index(None, "created_by", "seq"),
     )
 
 
@@ -139,3 +150,30 @@ class LeaseRow(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     owner: Mapped[str] = mapped_column(String(255))
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AuthSessionRow(Base):
+    """A live session token (AuthenticateEx2), by its hash: every replica knows it."""
+
+    __tablename__ = "auth_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(80), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(255))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    renewable_until: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class AuditRow(Base):
+    """One audited act (start, download, stop, destroy): only ever inserted."""
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    user_name: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(32))
+    session_id: Mapped[str] = mapped_column(String(64), index=True)
+    client: Mapped[str] = mapped_column(String(255))
+    outcome: Mapped[str] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)

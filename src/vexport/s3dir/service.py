@@ -34,6 +34,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from vexport.auth.audit import AuditEvent, AuditLog
+from vexport.auth.principal import Action, client_address, current
 from vexport.config import Settings
 from vexport.jobs.control import StoreJobControl
 from vexport.jobs.executors.local import LocalPool
@@ -117,9 +119,11 @@ class S3DirService:
         *,
         node: str,
         clock: Callable[[], datetime] = utcnow,
+        audit: AuditLog | None = None,
     ) -> None:
         self.settings = settings
         self.config = settings.export_to_s3dir
+        self.audit = audit or AuditLog()
         self.store = store
         self.pool = pool
         self.runner = runner
@@ -130,6 +134,9 @@ class S3DirService:
 
     def answer(self, request: S3DirRequest) -> Answer:
         """Answer one POST: start the export, or say how the one it names is doing."""
+        principal = current()
+        if principal is not None and not principal.may(Action.START):
+            return Answer(ErrorCode.UNAUTHORIZED, f"user {principal.name!r} may not start exports")
         try:
             return self._poll_or_start(self.fingerprint(request), request)
         except S3DirError as exc:
@@ -185,9 +192,30 @@ class S3DirService:
             except RuntimeError:  # shutting down
                 self.runner.forget(job.id)
                 raise S3DirError(ErrorCode.BUSY, "the service is shutting down") from None
+        self._audit_start(job, request)
         log.info("export-to-s3dir %s: %s -> s3://%s/%s", job.id, request.archive_url,
                  request.destination_bucket, request.destination_key)  # fmt: skip
         return Answer(ErrorCode.PROCESSING, "export started", time_wait_ms=self._time_wait_ms)
+
+    def _audit_start(self, job: Job, request: S3DirRequest) -> None:
+        principal = current()
+        self.audit.record(
+            AuditEvent(
+                at=job.created_at,
+                user=principal.name if principal is not None else "-",
+                action=Action.START.value,
+                session_id=job.id,
+                client=client_address(),
+                details={
+                    "kind": "s3dir",
+                    "archive": request.archive_url,
+                    "begin": request.start.isoformat(),
+                    "end": request.end.isoformat(),
+                    "format": request.container.value,
+                    "destination": f"s3://{request.destination_bucket}/{request.destination_key}",
+                },
+            )
+        )
 
     def _expired(self, job: Job) -> bool:
         if job.state is not JobState.COMPLETED or job.completed_at is None:

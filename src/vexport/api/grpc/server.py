@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from vexport.api.grpc.auth import AUTH_SERVICE, AuthServicer
 from vexport.api.grpc.servicer import ExportServicer
+from vexport.protos.axxonsoft.bl.auth import Authentication_pb2_grpc as auth_grpc
 from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
 from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2_grpc as compat_grpc
 from vexport.protos.vexport.v1 import export_service_pb2 as own_pb
@@ -17,22 +21,45 @@ OWN_SERVICE = own_pb.DESCRIPTOR.services_by_name["ExportService"].full_name
 
 
 class GrpcServer:
-    def __init__(self, servicer: ExportServicer, address: str) -> None:
+    def __init__(
+        self,
+        servicer: ExportServicer,
+        address: str,
+        *,
+        auth: AuthServicer | None = None,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        credentials: grpc.ServerCredentials | None = None,
+    ) -> None:
+        # Interceptors run for every method of every service added below or later
+        # (api/grpc/auth.py: the authentication of each call).
         self.server = grpc.aio.server(
+            interceptors=list(interceptors),
             options=[
                 ("grpc.max_send_message_length", 8 * 1024 * 1024),
                 ("grpc.so_reuseport", 0),
-            ]
+            ],
         )
         compat_grpc.add_ExportServiceServicer_to_server(servicer, self.server)
         own_grpc.add_ExportServiceServicer_to_server(servicer, self.server)  # type: ignore[arg-type]
+        auth_grpc.add_AuthenticationServiceServicer_to_server(
+            auth or AuthServicer(None), self.server
+        )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
-            (COMPAT_SERVICE, OWN_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME),
+            (
+                COMPAT_SERVICE,
+                OWN_SERVICE,
+                AUTH_SERVICE,
+                health.SERVICE_NAME,
+                reflection.SERVICE_NAME,
+            ),
             self.server,
         )
-        self.port = self.server.add_insecure_port(address)
+        if credentials is not None:
+            self.port = self.server.add_secure_port(address, credentials)
+        else:
+            self.port = self.server.add_insecure_port(address)
         if self.port == 0:
             raise OSError(f"cannot listen for gRPC on {address}")
         host = address.rsplit(":", 1)[0]

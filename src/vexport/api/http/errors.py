@@ -19,7 +19,9 @@ from vexport.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     ResourceExhausted,
+    Unauthenticated,
     Unimplemented,
     VexportError,
 )
@@ -33,10 +35,14 @@ _HTTP: dict[type[VexportError], tuple[int, str]] = {
     FailedPrecondition: (409, "FAILED_PRECONDITION"),
     Unimplemented: (501, "UNIMPLEMENTED"),
     ResourceExhausted: (429, "RESOURCE_EXHAUSTED"),
+    PermissionDenied: (403, "PERMISSION_DENIED"),
+    Unauthenticated: (401, "UNAUTHENTICATED"),
 }
 
 _CODE_OF_STATUS = {
     400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
     405: "UNIMPLEMENTED",
     409: "FAILED_PRECONDITION",
@@ -67,6 +73,8 @@ async def _vexport_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, VexportError)
     status, code = http_status_of(exc)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 429 else {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return error_response(status, code, str(exc), exc.field, **headers)
 
 

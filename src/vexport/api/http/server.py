@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import Iterator
 
 import uvicorn
@@ -44,7 +45,8 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 class HttpServer:
-    def __init__(self, app: ASGIApp, address: str) -> None:
+    def __init__(self, app: ASGIApp, address: str, *, tls: ssl.SSLContext | None = None) -> None:
+        self.app = app
         self._socket = _bind(address)
         host = address.rpartition(":")[0] or "127.0.0.1"
         self.port: int = self._socket.getsockname()[1]
@@ -57,12 +59,16 @@ class HttpServer:
             server_header=False,
             timeout_graceful_shutdown=5,
         )
+        if tls is not None:  # our context (reloaded in place), not one uvicorn makes
+            config.load()
+            config.ssl = tls
+        self._tls = tls is not None
         self._server = _EmbeddedServer(config)
         self._task: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.address}"
+        return f"{'https' if self._tls else 'http'}://{self.address}"
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]), name="http")
