@@ -18,11 +18,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from vexport.config import AgentConfig, Settings
-from vexport.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from vexport.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    shown,
+)
 from vexport.jobs.executors.base import Executor
 from vexport.jobs.ledger import PollLedger
 from vexport.jobs.model import Job, JobKind, JobState
-from vexport.jobs.planning import plan_of
+from vexport.jobs.planning import plan_of, stored_plan
 from vexport.jobs.requests import ExportRequest
 from vexport.jobs.store import JobStore, NewJob
 from vexport.media.decision import describe
@@ -89,7 +95,7 @@ class JobService:
                 kind=JobKind(request.kind.value),
                 agent=agent,
                 created_at=now,
-                request={"plan": plan.to_json()},
+                request={"plan": stored_plan(plan)},
                 options=options,
                 timezone_minutes=request.timezone_minutes,
                 processing=describe(plan),
@@ -145,6 +151,8 @@ class JobService:
         return job
 
     def destroy(self, job_id: str) -> None:
+        if job_id and self.store.discard_unreadable(job_id):
+            return  # a row this version cannot read: nothing to stop, nothing listed
         job = self.get(job_id)
         if job.is_active:
             self.request_stop(job)
@@ -165,10 +173,10 @@ class JobService:
         """The listed file of a completed session, opened; resets its retention clock."""
         job = self.get(job_id)
         if job.state is JobState.REMOVED:
-            raise NotFound(f"session {job_id} was removed; its files are deleted")
+            raise NotFound(f"session {shown(job_id)} was removed; its files are deleted")
         if job.state is not JobState.COMPLETED:
             raise FailedPrecondition(
-                f"session {job_id} is S_{job.state.name}; "
+                f"session {shown(job_id)} is S_{job.state.name}; "
                 "files can be downloaded once it is S_COMPLETED"
             )
         for file in job.files:
@@ -178,9 +186,10 @@ class JobService:
                     return file, self.results.open(file)
                 except NotFound:
                     raise NotFound(
-                        f"file {file_id!r} of session {job_id} is missing from the result store"
+                        f"file {shown(file_id)} of session {shown(job_id)}"
+                        " is missing from the result store"
                     ) from None
-        raise NotFound(f"session {job_id} has no file {file_id!r}", field="file_path")
+        raise NotFound(f"session {shown(job_id)} has no file {shown(file_id)}", field="file_path")
 
     def touch_download(self, job_id: str) -> None:
         self.ledger.access(job_id, self.clock())
@@ -192,7 +201,13 @@ class JobService:
             raise InvalidArgument("is required", field="session_id")
         job = self.store.get(job_id)
         if job is None or not job.kind.is_session:
-            raise NotFound(f"unknown session {job_id!r}", field="session_id")
+            if job is None and self.store.unreadable(job_id):
+                raise NotFound(
+                    f"session {shown(job_id)} is stored in a form this server cannot read;"
+                    " DestroySession removes it",
+                    field="session_id",
+                )
+            raise NotFound(f"unknown session {shown(job_id)}", field="session_id")
         return job
 
     def request_stop(self, job: Job) -> None:
@@ -239,6 +254,9 @@ class JobService:
         return counts.get(JobState.NONE, 0), counts.get(JobState.RUNNING, 0)
 
 
+_MAX_SEQ = 2**63
+
+
 def _encode_page_token(seq: int) -> str:
     return base64.urlsafe_b64encode(f"v1:{seq}".encode()).decode().rstrip("=")
 
@@ -247,7 +265,7 @@ def _decode_page_token(token: str) -> int:
     try:
         padded = token + "=" * (-len(token) % 4)
         version, seq = base64.urlsafe_b64decode(padded.encode()).decode().split(":")
-        if version != "v1":
+        if version != "v1" or not 0 < int(seq) < _MAX_SEQ:  # a database integer holds it
             raise ValueError(version)
         return int(seq)
     except (ValueError, UnicodeDecodeError):

@@ -6,6 +6,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from vexport.api.grpc.guard import GuardInterceptor
 from vexport.api.grpc.servicer import ExportServicer
 from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
 from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2_grpc as compat_grpc
@@ -19,10 +20,11 @@ OWN_SERVICE = own_pb.DESCRIPTOR.services_by_name["ExportService"].full_name
 class GrpcServer:
     def __init__(self, servicer: ExportServicer, address: str) -> None:
         self.server = grpc.aio.server(
+            interceptors=[GuardInterceptor()],
             options=[
                 ("grpc.max_send_message_length", 8 * 1024 * 1024),
                 ("grpc.so_reuseport", 0),
-            ]
+            ],
         )
         compat_grpc.add_ExportServiceServicer_to_server(servicer, self.server)
         own_grpc.add_ExportServiceServicer_to_server(servicer, self.server)  # type: ignore[arg-type]

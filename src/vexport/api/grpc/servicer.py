@@ -17,12 +17,13 @@ from typing import Any, TypeVar
 import grpc
 
 from vexport.api.contract import ExportContract
-from vexport.api.grpc.convert import session_info, state_message
+from vexport.api.grpc.convert import session_infos, state_message
 from vexport.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     ResourceExhausted,
+    Unavailable,
     Unimplemented,
     VexportError,
 )
@@ -42,6 +43,7 @@ _STATUS: dict[type[VexportError], grpc.StatusCode] = {
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
     ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
 T = TypeVar("T")
@@ -118,7 +120,7 @@ class ExportServicer(spb_grpc.ExportServiceServicer):
             await context.abort(status_of(exc), str(exc))
             return
         yield spb.ListSessionsResponse(
-            sessions=[session_info(job) for job in page.jobs],
+            sessions=session_infos(page.jobs),
             next_page_token=page.next_page_token,
         )
 
