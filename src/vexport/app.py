@@ -39,6 +39,7 @@ from vexport.jobs.service import JobService
 from vexport.jobs.store import JobStore
 from vexport.jobs.timers import Sweeper
 from vexport.jobs.worker import JobWorker, KindRunner
+from vexport.private import private_dir
 from vexport.results.base import ResultStore
 from vexport.results.local import LocalResultStore
 from vexport.results.s3 import S3ResultStore
@@ -122,7 +123,7 @@ def agent_limit(settings: Settings, access_point: str) -> int:
 class App:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        settings.server.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.server.data_dir)
         self.demo: DemoCamera | None = None
         catalog = Catalog(settings.sources)
         if settings.demo.enabled:

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -44,6 +45,7 @@ from vexport.errors import Unavailable
 from vexport.jobs.migrate import upgrade
 from vexport.jobs.model import ACTIVE, Job, JobKind, JobState, ResultFile, sources_of
 from vexport.jobs.tables import FileRow, JobRow, LeaseRow
+from vexport.private import private_file
 
 __all__ = ["DuplicateJob", "JobStore", "NewJob", "database_trouble"]
 
@@ -125,6 +127,9 @@ class JobStore:
             options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: Engine = create_engine(database_url, **options)
         if self.engine.dialect.name == "sqlite":
+            database = self.engine.url.database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                private_file(Path(database))  # 0600 before SQLite makes it (and -wal, -shm)
             event.listen(self.engine, "connect", _sqlite_pragmas)
         if migrate:
             upgrade(self.engine)

@@ -26,6 +26,7 @@ from vexport.config import JobsConfig
 from vexport.jobs.control import StoreJobControl
 from vexport.jobs.model import Job, JobKind, JobState
 from vexport.jobs.store import JobStore
+from vexport.private import private_dir
 from vexport.results.base import ResultFile, ResultStore
 from vexport.timeutil import utcnow
 
@@ -114,7 +115,7 @@ class JobWorker:
                 if runner is None:
                     result = RunResult(error=f"this worker does not run {job.kind.value} jobs")
                 else:
-                    workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    private_dir(workdir)
                     result = runner.run(job, control, workdir)
             except Exception as exc:  # a bug, not a media problem: say so, keep the worker up
                 log.exception("job %s failed unexpectedly", job.id)
