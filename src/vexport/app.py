@@ -186,9 +186,12 @@ class App:
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=32, thread_name_prefix="vexport-io")
         )
-        if self.demo is not None:
-            self.demo.start()
         await asyncio.to_thread(self._recover)
+        if self.demo is not None:
+            # After the node's name is ours: a second server on this data directory stops
+            # above (NodeInUse) before it touches the recorder. Started from the loop's
+            # thread, which lives as long as the server (the recorder dies with it).
+            self.demo.start()
         await self.grpc.start()
         await self.http.start()
         self._timer_task = asyncio.create_task(self._timers(), name="job-timers")
