@@ -210,19 +210,23 @@ class JobService:
             raise NotFound(f"unknown session {shown(job_id)}", field="session_id")
         return job
 
-    def request_stop(self, job: Job) -> None:
-        """A queued job completes at once; a running one is told through the store."""
+    def request_stop(self, job: Job, reason: str = "") -> None:
+        """A queued job completes at once; a running one is told through the store.
+
+        ``reason``: a stop nobody asked for (the watchdog's); the session then ends
+        with ``succeeded = false`` and the reason, its files kept.
+        """
         queued = job.state is JobState.NONE and job.owner is None
         if queued and self.store.complete(
             job.id,
             from_states=(JobState.NONE,),
             succeeded=False,
-            error=STOPPED_QUEUED,
+            error=reason or STOPPED_QUEUED,
             files=[],
             now=self.clock(),
         ):
             return
-        self.store.request_stop(job.id)
+        self.store.request_stop(job.id, reason=reason)
         executor = self.executors.get(job.agent)
         if executor is not None:
             executor.wake(job.id)

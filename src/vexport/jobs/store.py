@@ -47,7 +47,9 @@ from vexport.jobs.model import ACTIVE, Job, JobKind, JobState, ResultFile, sourc
 from vexport.jobs.tables import FileRow, JobRow, LeaseRow
 from vexport.private import private_file
 
-__all__ = ["DuplicateJob", "JobStore", "NewJob", "database_trouble"]
+__all__ = ["STOP_REASON", "DuplicateJob", "JobStore", "NewJob", "database_trouble"]
+
+STOP_REASON = "stop_reason"
 
 log = logging.getLogger(__name__)
 
@@ -402,13 +404,20 @@ class JobStore:
 
     # -- the service's writes -------------------------------------------------
 
-    def request_stop(self, job_id: str) -> bool:
-        """Raise the job's stop flag (its worker reads it with the next heartbeat)."""
+    def request_stop(self, job_id: str, *, reason: str = "") -> bool:
+        """Raise the job's stop flag (its worker reads it with the next heartbeat).
+
+        ``reason`` (a stop nobody asked for) is kept in the outcome, where the worker
+        finishing the job finds it (``STOP_REASON``).
+        """
+        values: dict[str, Any] = {"stop_requested": True}
+        if reason:
+            values["outcome"] = {STOP_REASON: reason}
         with self._tx() as orm:
             result = orm.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.state.in_([int(s) for s in ACTIVE]))
-                .values(stop_requested=True)
+                .values(**values)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from vexport.config import JobsConfig
 from vexport.jobs.control import StoreJobControl
 from vexport.jobs.model import Job, JobKind, JobState
-from vexport.jobs.store import JobStore
+from vexport.jobs.store import STOP_REASON, JobStore
 from vexport.private import private_dir
 from vexport.results.base import ResultFile, ResultStore
 from vexport.timeutil import utcnow
@@ -150,6 +150,13 @@ class JobWorker:
                 if control.stop_requested()
                 else "the export produced no file"
             )
+        outcome = result.outcome
+        if job.kind.is_session and control.stop_requested():
+            current = self.store.get(job.id)
+            reason = str(current.outcome.get(STOP_REASON, "")) if current else ""
+            if reason:  # the watchdog's stop: the files are kept, the session says why
+                error = error or reason
+                outcome = {**outcome, STOP_REASON: reason}
         last_frame = max((f.last_frame for f in stored), default=control.last_frame)
         completed = self.store.complete(
             job.id,
@@ -161,7 +168,7 @@ class JobWorker:
             now=self.clock(),
             last_frame=last_frame,
             processing=result.processing or None,
-            outcome=result.outcome,
+            outcome=outcome,
         )
         if not completed:
             # Destroyed while running, or recovered by the sweeper meanwhile.
