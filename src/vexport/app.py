@@ -40,6 +40,7 @@ from vexport.jobs.service import JobService
 from vexport.jobs.store import JobStore
 from vexport.jobs.timers import Sweeper
 from vexport.jobs.worker import JobWorker, KindRunner
+from vexport.private import private_dir
 from vexport.results.base import ResultStore
 from vexport.results.local import LocalResultStore
 from vexport.results.s3 import S3ResultStore
@@ -123,7 +124,7 @@ def agent_limit(settings: Settings, access_point: str) -> int:
 class App:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        settings.server.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.server.data_dir)
         self.demo: DemoCamera | None = None
         catalog = Catalog(settings.sources)
         if settings.demo.enabled:
@@ -208,9 +209,12 @@ class App:
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=32, thread_name_prefix="vexport-io")
         )
-        if self.demo is not None:
-            self.demo.start()
         await asyncio.to_thread(self._recover)
+        if self.demo is not None:
+            # After the node's name is ours: a second server on this data directory stops
+            # above (NodeInUse) before it touches the recorder. Started from the loop's
+            # thread, which lives as long as the server (the recorder dies with it).
+            self.demo.start()
         await self.grpc.start()
         await self.http.start()
         self._timer_task = asyncio.create_task(self._timers(), name="job-timers")

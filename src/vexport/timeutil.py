@@ -11,6 +11,8 @@ import re
 from datetime import UTC, datetime, timedelta
 
 __all__ = [
+    "EARLIEST",
+    "LATEST",
     "UTC",
     "TimestampError",
     "format_timestamp",
@@ -25,8 +27,16 @@ _COMPACT = re.compile(
 )
 
 
+# The times a request may name. Below 1900 nothing was recorded (and the vendor's archive
+# API counts from 1900-01-01); above LATEST, a day of clip and a time zone added to a
+# time would leave what ``datetime`` can hold. A time outside is refused at the door, so
+# no stored row holds one that cannot be computed with or read back (docs/design/robustness.md).
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 29, 23, 59, 59, 999999, tzinfo=UTC)
+
+
 class TimestampError(ValueError):
-    """A timestamp string that is neither the contract's form nor ISO 8601."""
+    """A timestamp string that is neither the contract's form nor ISO 8601, or out of range."""
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -36,6 +46,21 @@ def parse_timestamp(text: str) -> datetime:
     timestamp without a zone is refused, because guessing a zone for evidence
     is worse than asking.
     """
+    moment = _parse(text)
+    if not EARLIEST <= moment <= LATEST:
+        raise TimestampError(f"{_shown(text)} is out of range: {_RANGE}")
+    return moment
+
+
+_RANGE = "times from 1900-01-01 to 9999-12-29 (UTC) can be exported"
+
+
+def _shown(text: str) -> str:
+    """The client's text as echoed in a message: bounded, so a huge value is not sent back."""
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def _parse(text: str) -> datetime:
     value = text.strip()
     match = _COMPACT.match(value)
     if match:
@@ -52,22 +77,32 @@ def parse_timestamp(text: str) -> datetime:
                 tzinfo=UTC,
             )
         except ValueError as exc:
-            raise TimestampError(f"{text!r} is not a valid date and time: {exc}") from exc
+            raise TimestampError(f"{_shown(text)} is not a valid date and time: {exc}") from exc
     try:
         parsed = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError as exc:
         raise TimestampError(
-            f"{text!r} is not a timestamp: use YYYYMMDDTHHMMSS[.ffffff] (UTC) "
+            f"{_shown(text)} is not a timestamp: use YYYYMMDDTHHMMSS[.ffffff] (UTC) "
             "or ISO 8601 with a zone"
         ) from exc
     if parsed.tzinfo is None:
-        raise TimestampError(f"{text!r} has no time zone: add 'Z' or an offset such as +02:00")
-    return parsed.astimezone(UTC)
+        raise TimestampError(
+            f"{_shown(text)} has no time zone: add 'Z' or an offset such as +02:00"
+        )
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past what a datetime holds in UTC
+        raise TimestampError(f"{_shown(text)} is out of range: {_RANGE}") from None
 
 
 def format_timestamp(moment: datetime) -> str:
-    """Format as the contract's result form ``YYYYMMDDTHHMMSS.ffffff`` in UTC."""
-    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%f")
+    """Format as the contract's result form ``YYYYMMDDTHHMMSS.ffffff`` in UTC.
+
+    The year is padded by hand: ``strftime("%Y")`` writes year 1 as ``1`` on glibc,
+    which no parser reads back.
+    """
+    utc = moment.astimezone(UTC)
+    return f"{utc.year:04d}" + utc.strftime("%m%dT%H%M%S.%f")
 
 
 def utcnow() -> datetime:

@@ -71,6 +71,10 @@ def test_range_past_the_end_is_416(client: httpx.Client, clip: tuple[str, bytes]
     answer = client.get(url, headers={"Range": f"bytes={len(data)}-"})
     assert answer.status_code == 416
     assert answer.headers["content-range"] == f"bytes */{len(data)}"
+    # Every error is JSON, a 416 too (docs/api.md).
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.json()["error"]["code"] == "OUT_OF_RANGE"
+    assert answer.json()["error"]["field"] == "Range"
 
 
 def test_reversed_range_is_refused(client: httpx.Client, clip: tuple[str, bytes]) -> None:

@@ -97,8 +97,10 @@ def test_watchdog_stops_a_session_nobody_polls(tmp_path: Path, archive_playlist:
             spb.GetSessionStateRequest(session_id=session_id)
         ).session_state
         assert state.state == spb.S_COMPLETED
-        # Stopped, not failed: what was recorded is kept.
+        # What was recorded is kept, and the result says nobody asked for the stop.
         assert state.result.files
+        assert not state.result.succeeded
+        assert state.error.startswith("stopped by the watchdog: no GetSessionState for 0:00:01.5")
 
 
 def test_retention_removes_files_unless_the_client_keeps_polling(

@@ -169,10 +169,25 @@ def damaged_copy(archives: dict[str, Path], tmp_path: Path) -> Path:
     return directory / archives["hls-ts"].name
 
 
-def test_corrupt_segment_is_an_archive_error_naming_it(damaged_copy: Path) -> None:
+def test_corrupt_segment_is_a_gap_never_a_silent_hole(
+    damaged_copy: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (damaged_copy.parent / "seg00001.ts").write_bytes(b"this is not a video segment\n" * 500)
+    holes: list[tuple[float, float]] = []
+    timed = list(
+        iter_archive_packets(
+            index_of(damaged_copy), at(0.5), at(3.5), default_reader(), holes=holes
+        )
+    )
+    assert timed and max(p.wall_pts for p in timed if p.kind == "video") < at(2.0).timestamp()
+    assert holes == [(pytest.approx(at(2.0).timestamp(), abs=0.001), at(3.5).timestamp())]
+    assert "seg00001.ts" in caplog.text  # the log names the segment
+
+
+def test_corrupt_first_segment_is_an_archive_error_naming_it(damaged_copy: Path) -> None:
     (damaged_copy.parent / "seg00001.ts").write_bytes(b"this is not a video segment\n" * 500)
     with pytest.raises(ArchiveError, match=r"seg00001\.ts"):
-        packets(damaged_copy, 0.5, 3.5)
+        packets(damaged_copy, 2.5, 3.5)
 
 
 def test_missing_segment_is_an_archive_error_naming_it(damaged_copy: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,6 +50,13 @@ def archive_bucket(s3_client: S3Client, tmp_path_factory: pytest.TempPathFactory
     upload_tree(s3_client, hls.parent, bucket, "root/hls/cam1")
     upload_tree(s3_client, dash.parent, bucket, "root/dash/cam1")
     upload_tree(s3_client, gap.parent, bucket, "root/gap")
+    # Segment 1 (2 s .. 4 s) truncated to its first half: the playlist still lists it whole.
+    segment = sorted(hls.parent.glob("*.ts"))[1]
+    data = segment.read_bytes()
+    truncated = tmp_path_factory.mktemp("truncated")
+    shutil.copytree(hls.parent, truncated, dirs_exist_ok=True)
+    (truncated / segment.name).write_bytes(data[: len(data) // 2 // 188 * 188])
+    upload_tree(s3_client, truncated, bucket, "root/truncated")
     return bucket
 
 
@@ -255,6 +263,15 @@ def test_lack_length_counts_what_the_archive_misses(
     answer = caller.poll(caller.body(live_path, start, duration_ms))
     assert abs(answer["LackLength"] - lack_ms) <= 50, answer
     seconds = (duration_ms - answer["LackLength"]) / 1000
+    check_delivery(caller, answer, tmp_path, seconds=seconds, codec="h264")
+
+
+def test_a_truncated_segment_is_lacking_never_a_silent_hole(caller: Caller, tmp_path: Path) -> None:
+    answer = caller.poll(caller.body("truncated/{hls}", 1.0, 4000))
+    assert answer["ErrorCode"] == 5, answer
+    # About the second half of segment 1 (3 s .. 4 s) is missing, within a frame or two.
+    assert abs(answer["LackLength"] - 1000) <= 100, answer
+    seconds = (4000 - answer["LackLength"]) / 1000
     check_delivery(caller, answer, tmp_path, seconds=seconds, codec="h264")
 
 

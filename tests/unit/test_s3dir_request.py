@@ -100,3 +100,36 @@ def test_a_key_pair_error_never_echoes_the_key() -> None:
         parse(ExportS3Key="ONLY-A-SECRET-VALUE")
     assert "ONLY-A-SECRET-VALUE" not in str(caught.value)
     assert caught.value.field == "ExportS3Key"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"Duration": True}, "Duration"),  # a boolean is not 1 ms
+        ({"Duration": "1500"}, "Duration"),  # a string is not a number
+        ({"export_type": "1"}, "export_type"),
+        ({"export_type": False}, "export_type"),
+        ({"StartPos": "1772359200500"}, "StartPos"),
+        ({"StartPos": 1_772_359_200_500.5}, "StartPos"),
+        ({"StartPos": None}, "StartPos"),
+        ({"StartPos": 253_402_300_799_000}, "StartPos"),  # 9999-12-31T23:59:59
+        ({"StartPos": 10**30}, "StartPos"),
+        ({"StartPos": 253_402_127_999_000, "Duration": 1500}, "Duration"),  # ends past 9999-12-29
+    ],
+)
+def test_numbers_are_strict_and_in_range(fields: dict[str, Any], field: str) -> None:
+    with pytest.raises(S3DirError) as caught:
+        parse(**fields)
+    assert caught.value.code is ErrorCode.BAD_REQUEST
+    assert caught.value.field == field
+
+
+def test_a_whole_float_is_the_same_number() -> None:
+    assert parse(Duration=1500.0).duration_ms == 1500
+
+
+def test_storage_info_nested_too_deeply_is_bad_storage_info() -> None:
+    deep = base64.b64encode(("[" * 100_000 + "]" * 100_000).encode()).decode()
+    with pytest.raises(S3DirError) as caught:
+        parse(storage_info=deep)
+    assert caught.value.code is ErrorCode.BAD_STORAGE_INFO

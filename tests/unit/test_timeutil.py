@@ -44,3 +44,34 @@ def test_parse_duration(text: str, seconds: float) -> None:
 def test_parse_duration_refuses_garbage(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "00010101T000000",  # year 1: written as '10101T...' by strftime, never read back
+        "09990101T000000",
+        "18991231T235959",
+        "99991231T235959",
+        "9999-12-31T23:00:00-05:00",  # past datetime.max once in UTC (OverflowError)
+        "0001-01-01T00:00:00+05:00",
+    ],
+)
+def test_unrepresentable_times_are_refused(text: str) -> None:
+    with pytest.raises(TimestampError, match="out of range"):
+        parse_timestamp(text)
+
+
+def test_the_edges_of_the_range_are_accepted_and_round_trip() -> None:
+    for text in ("19000101T000000", "99991229T235959.999999"):
+        assert parse_timestamp(format_timestamp(parse_timestamp(text))) == parse_timestamp(text)
+
+
+def test_a_long_value_is_not_echoed_whole() -> None:
+    with pytest.raises(TimestampError) as caught:
+        parse_timestamp("x" * 100_000)
+    assert len(str(caught.value)) < 200
+
+
+def test_format_pads_the_year() -> None:
+    assert format_timestamp(datetime(999, 1, 2, tzinfo=UTC)) == "09990102T000000.000000"

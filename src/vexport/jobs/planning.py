@@ -9,14 +9,17 @@ runs the same way on any worker.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from vexport.config import Settings
+from vexport.errors import InvalidArgument
 from vexport.jobs.requests import ExportRequest
 from vexport.media.decision import CutMode, decided
 from vexport.media.plan import ExportPlan, SourcePlan
 
-__all__ = ["plan_of", "with_configured_fill"]
+__all__ = ["plan_of", "stored_plan", "with_configured_fill"]
 
 
 def plan_of(request: ExportRequest, settings: Settings) -> ExportPlan:
@@ -41,6 +44,27 @@ def plan_of(request: ExportRequest, settings: Settings) -> ExportPlan:
         extra={"cloud_export": True} if request.cloud_export else {},
     )
     return decided(plan, CutMode(settings.media.cut))
+
+
+def stored_plan(plan: ExportPlan) -> dict[str, Any]:
+    """The plan as its job row keeps it, read back once before it is written.
+
+    A row that cannot be read back cannot be written: a worker, the listing and
+    every poll read it, and one that fails to parse would fail them all for as
+    long as it is kept. The request validators refuse such values first; this is
+    the net under them (docs/design/robustness.md).
+    """
+    data = plan.to_json()
+    try:
+        stored = json.loads(json.dumps(data, allow_nan=False))  # PostgreSQL's JSON: no NaN
+        again = json.loads(json.dumps(ExportPlan.from_json(stored).to_json()))
+        if again != stored:
+            raise ValueError("the plan reads back differently")
+    except (ValueError, TypeError, KeyError, OverflowError):
+        raise InvalidArgument(
+            "holds a value that cannot be stored and read back", field="session_options"
+        ) from None
+    return data
 
 
 def with_configured_fill(

@@ -27,11 +27,12 @@ from vexport.errors import (
     NotFound,
     PermissionDenied,
     ResourceExhausted,
+    shown,
 )
 from vexport.jobs.executors.base import Executor
 from vexport.jobs.ledger import PollLedger
 from vexport.jobs.model import Job, JobKind, JobState
-from vexport.jobs.planning import plan_of
+from vexport.jobs.planning import plan_of, stored_plan
 from vexport.jobs.requests import ExportRequest
 from vexport.jobs.store import JobStore, NewJob
 from vexport.media.decision import describe
@@ -107,7 +108,7 @@ class JobService:
                 kind=JobKind(request.kind.value),
                 agent=agent,
                 created_at=now,
-                request={"plan": plan.to_json()},
+                request={"plan": stored_plan(plan)},
                 options=options,
                 timezone_minutes=request.timezone_minutes,
                 processing=describe(plan),
@@ -165,6 +166,15 @@ class JobService:
         return job
 
     def destroy(self, job_id: str) -> None:
+        try:
+            require(current(), Action.DESTROY)
+        except PermissionDenied:
+            self._audit(Action.DESTROY, job_id, "denied", {})
+            raise
+        if job_id and self.store.discard_unreadable(job_id):
+            # A row this version cannot read: nothing to stop, nothing listed.
+            self._audit(Action.DESTROY, job_id, "ok", {"unreadable": True})
+            return
         job = self._controlled(job_id, Action.DESTROY)
         if job.is_active:
             self.request_stop(job)
@@ -192,10 +202,10 @@ class JobService:
         """The listed file of a completed session, opened; resets its retention clock."""
         job = self._visible(job_id, Action.DOWNLOAD)
         if job.state is JobState.REMOVED:
-            raise NotFound(f"session {job_id} was removed; its files are deleted")
+            raise NotFound(f"session {shown(job_id)} was removed; its files are deleted")
         if job.state is not JobState.COMPLETED:
             raise FailedPrecondition(
-                f"session {job_id} is S_{job.state.name}; "
+                f"session {shown(job_id)} is S_{job.state.name}; "
                 "files can be downloaded once it is S_COMPLETED"
             )
         for file in job.files:
@@ -211,9 +221,10 @@ class JobService:
                     return file, self.results.open(file)
                 except NotFound:
                     raise NotFound(
-                        f"file {file_id!r} of session {job_id} is missing from the result store"
+                        f"file {shown(file_id)} of session {shown(job_id)}"
+                        " is missing from the result store"
                     ) from None
-        raise NotFound(f"session {job_id} has no file {file_id!r}", field="file_path")
+        raise NotFound(f"session {shown(job_id)} has no file {shown(file_id)}", field="file_path")
 
     def touch_download(self, job_id: str) -> None:
         self.ledger.access(job_id, self.clock())
@@ -225,22 +236,32 @@ class JobService:
             raise InvalidArgument("is required", field="session_id")
         job = self.store.get(job_id)
         if job is None or not job.kind.is_session:
-            raise NotFound(f"unknown session {job_id!r}", field="session_id")
+            if job is None and self.store.unreadable(job_id):
+                raise NotFound(
+                    f"session {shown(job_id)} is stored in a form this server cannot read;"
+                    " DestroySession removes it",
+                    field="session_id",
+                )
+            raise NotFound(f"unknown session {shown(job_id)}", field="session_id")
         return job
 
-    def request_stop(self, job: Job) -> None:
-        """A queued job completes at once; a running one is told through the store."""
+    def request_stop(self, job: Job, reason: str = "") -> None:
+        """A queued job completes at once; a running one is told through the store.
+
+        ``reason``: a stop nobody asked for (the watchdog's); the session then ends
+        with ``succeeded = false`` and the reason, its files kept.
+        """
         queued = job.state is JobState.NONE and job.owner is None
         if queued and self.store.complete(
             job.id,
             from_states=(JobState.NONE,),
             succeeded=False,
-            error=STOPPED_QUEUED,
+            error=reason or STOPPED_QUEUED,
             files=[],
             now=self.clock(),
         ):
             return
-        self.store.request_stop(job.id)
+        self.store.request_stop(job.id, reason=reason)
         executor = self.executors.get(job.agent)
         if executor is not None:
             executor.wake(job.id)
@@ -257,7 +278,7 @@ class JobService:
         require(principal, action)
         job = self.get(job_id)
         if principal is not None and not principal.sees(job.created_by, _origins(job)):
-            raise NotFound(f"unknown session {job_id!r}", field="session_id")
+            raise NotFound(f"unknown session {shown(job_id)}", field="session_id")
         return job
 
     def _controlled(self, job_id: str, action: Action) -> Job:
@@ -267,7 +288,7 @@ class JobService:
             job = self._visible(job_id, action)
             if principal is not None and not principal.controls(job.created_by):
                 raise PermissionDenied(
-                    f"session {job_id} was started by another user; only an admin may "
+                    f"session {shown(job_id)} was started by another user; only an admin may "
                     f"{action.value} it"
                 )
         except PermissionDenied:
@@ -333,6 +354,9 @@ def _start_details(request: ExportRequest, processing: str) -> dict[str, Any]:
     }
 
 
+_MAX_SEQ = 2**63
+
+
 def _encode_page_token(seq: int) -> str:
     return base64.urlsafe_b64encode(f"v1:{seq}".encode()).decode().rstrip("=")
 
@@ -341,7 +365,7 @@ def _decode_page_token(token: str) -> int:
     try:
         padded = token + "=" * (-len(token) % 4)
         version, seq = base64.urlsafe_b64decode(padded.encode()).decode().split(":")
-        if version != "v1":
+        if version != "v1" or not 0 < int(seq) < _MAX_SEQ:  # a database integer holds it
             raise ValueError(version)
         return int(seq)
     except (ValueError, UnicodeDecodeError):

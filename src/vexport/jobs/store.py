@@ -15,10 +15,12 @@ The schema is Alembic's (``migrations/``), applied when the store opens.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -35,15 +37,25 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
+from vexport.errors import Unavailable
 from vexport.jobs.migrate import upgrade
 from vexport.jobs.model import ACTIVE, Job, JobKind, JobState, ResultFile, sources_of
 from vexport.jobs.tables import FileRow, JobRow, LeaseRow
+from vexport.private import private_file
 
-__all__ = ["DuplicateJob", "JobStore", "NewJob"]
+__all__ = ["STOP_REASON", "DuplicateJob", "JobStore", "NewJob", "database_trouble"]
+
+STOP_REASON = "stop_reason"
+
+log = logging.getLogger(__name__)
+
+# What a row read may raise when a row holds what this version cannot read (a kind or
+# state of a newer version, a value written by hand): that row is skipped, never the page.
+_UNREADABLE = (ValueError, TypeError, KeyError, LookupError, OverflowError)
 
 _JOBS = JobRow.__table__
 _FILES = FileRow.__table__
@@ -53,6 +65,7 @@ _FILE_COLUMNS = [
 _WITH_FILES = select(*_JOBS.c, *_FILE_COLUMNS).select_from(_JOBS.outerjoin(_FILES))
 _OLDEST_FIRST = (_JOBS.c.seq, _FILES.c.position)
 _BY_ID = _WITH_FILES.where(_JOBS.c.id == bindparam("key")).order_by(*_OLDEST_FIRST)
+_BY_SEQ = _WITH_FILES.where(_JOBS.c.seq == bindparam("key")).order_by(*_OLDEST_FIRST)
 _BY_FINGERPRINT = _WITH_FILES.where(_JOBS.c.fingerprint == bindparam("key")).order_by(
     *_OLDEST_FIRST
 )
@@ -128,6 +141,9 @@ class JobStore:
             options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: Engine = create_engine(database_url, **options)
         if self.engine.dialect.name == "sqlite":
+            database = self.engine.url.database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                private_file(Path(database))  # 0600 before SQLite makes it (and -wal, -shm)
             event.listen(self.engine, "connect", _sqlite_pragmas)
         if migrate:
             upgrade(self.engine)
@@ -138,7 +154,7 @@ class JobStore:
 
     @contextmanager
     def _tx(self) -> Iterator[OrmSession]:
-        with self._sessions.begin() as orm:
+        with _translated(), self._sessions.begin() as orm:
             yield orm
 
     # -- creating and reading -------------------------------------------------
@@ -211,14 +227,56 @@ class JobStore:
         and read without the ORM, which would build and track objects for a
         read that changes nothing.
         """
+        try:
+            return self._read_rows(statement, parameters)
+        except _UNREADABLE:
+            pass  # some row holds what this version cannot read: read the jobs one by one
+        with _translated(), self.engine.connect() as connection:
+            seqs = list(
+                dict.fromkeys(
+                    connection.execute(
+                        statement.with_only_columns(_JOBS.c.seq), parameters
+                    ).scalars()
+                )
+            )
         jobs: list[Job] = []
-        with self.engine.connect() as connection:
+        for seq in seqs:
+            try:
+                jobs.extend(self._read_rows(_BY_SEQ, {"key": seq}))
+            except _UNREADABLE as exc:
+                log.warning("skipped unreadable job row %s (%s)", seq, type(exc).__name__)
+        return jobs
+
+    def _read_rows(self, statement: Any, parameters: dict[str, Any]) -> list[Job]:
+        jobs: list[Job] = []
+        with _translated(), self.engine.connect() as connection:
             for row in connection.execute(statement, parameters).mappings():
                 if not jobs or jobs[-1].seq != row["seq"]:
                     jobs.append(_job_of(row))
                 if row["f_file_id"] is not None:
                     jobs[-1].files.append(_file(row))
         return jobs
+
+    def unreadable(self, job_id: str) -> bool:
+        """Whether a listed row with this id exists that ``get`` cannot read."""
+        if self.get(job_id) is not None:
+            return False
+        with _translated(), self.engine.connect() as connection:
+            found = connection.execute(
+                select(_JOBS.c.seq).where(_JOBS.c.id == job_id, _JOBS.c.listed)
+            ).first()
+        return found is not None
+
+    def discard_unreadable(self, job_id: str) -> bool:
+        """Delete a listed row that cannot be read (DestroySession of it); whether one was."""
+        if not self.unreadable(job_id):
+            return False
+        with self._tx() as orm:
+            seqs = select(JobRow.seq).where(JobRow.id == job_id).scalar_subquery()
+            orm.execute(delete(FileRow).where(FileRow.job_seq.in_(seqs)))
+            orm.execute(delete(JobRow).where(JobRow.id == job_id, JobRow.listed))
+        log.warning("deleted unreadable job row %s", job_id[:64])
+        return True
 
     def count_by_state(self, agent: str) -> dict[JobState, int]:
         """How many of ``agent``'s jobs are queued and running."""
@@ -369,13 +427,20 @@ class JobStore:
 
     # -- the service's writes -------------------------------------------------
 
-    def request_stop(self, job_id: str) -> bool:
-        """Raise the job's stop flag (its worker reads it with the next heartbeat)."""
+    def request_stop(self, job_id: str, *, reason: str = "") -> bool:
+        """Raise the job's stop flag (its worker reads it with the next heartbeat).
+
+        ``reason`` (a stop nobody asked for) is kept in the outcome, where the worker
+        finishing the job finds it (``STOP_REASON``).
+        """
+        values: dict[str, Any] = {"stop_requested": True}
+        if reason:
+            values["outcome"] = {STOP_REASON: reason}
         with self._tx() as orm:
             result = orm.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.state.in_([int(s) for s in ACTIVE]))
-                .values(stop_requested=True)
+                .values(**values)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -596,6 +661,32 @@ class JobStore:
     def release_lease(self, name: str, *, owner: str) -> None:
         with self._tx() as orm:
             orm.execute(delete(LeaseRow).where(LeaseRow.name == name, LeaseRow.owner == owner))
+
+
+def database_trouble(exc: DBAPIError) -> str:
+    """What a database error means for a client, in words, without SQL or parameters."""
+    text = str(exc.orig).lower() if exc.orig is not None else ""
+    if "full" in text or "no space" in text:
+        return "the server's database disk is full; reads still work, new exports cannot start"
+    if "locked" in text or "busy" in text:
+        return "the server's database is busy; try again"
+    if "readonly" in text or "read-only" in text:
+        return "the server's database is read-only; new exports cannot start"
+    if "disk i/o" in text or "i/o error" in text:
+        return "the server's database disk failed to read or write"
+    return "the server's database is not available; try again"
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Database errors as ``Unavailable``: a clear message, never SQL text or a path."""
+    try:
+        yield
+    except IntegrityError:
+        raise  # the callers' duplicate detection
+    except DBAPIError as exc:
+        log.warning("database error: %s", type(exc.orig).__name__ if exc.orig else exc)
+        raise Unavailable(database_trouble(exc)) from exc
 
 
 def _due(row: Row[Any] | Any) -> Due:

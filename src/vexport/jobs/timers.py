@@ -94,7 +94,12 @@ class Sweeper:
             log.info("session %s: no GetSessionState for %s, stopping", due.id, limit)
             job = self.store.get(due.id)
             if job is not None and job.is_active:
-                self.service.request_stop(job)
+                # Said in the result: nobody asked for this stop (docs/api.md, Timers).
+                self.service.request_stop(
+                    job,
+                    reason=f"stopped by the watchdog: no GetSessionState for {limit}; the files"
+                    " hold what was exported until then",
+                )
 
     def retention(self, now: datetime) -> None:
         retention = self.settings.sessions.retention

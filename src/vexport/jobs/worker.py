@@ -25,7 +25,8 @@ from typing import Any, Protocol
 from vexport.config import JobsConfig
 from vexport.jobs.control import StoreJobControl
 from vexport.jobs.model import Job, JobKind, JobState
-from vexport.jobs.store import JobStore
+from vexport.jobs.store import STOP_REASON, JobStore
+from vexport.private import private_dir
 from vexport.results.base import ResultFile, ResultStore
 from vexport.timeutil import utcnow
 
@@ -114,7 +115,7 @@ class JobWorker:
                 if runner is None:
                     result = RunResult(error=f"this worker does not run {job.kind.value} jobs")
                 else:
-                    workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    private_dir(workdir)
                     result = runner.run(job, control, workdir)
             except Exception as exc:  # a bug, not a media problem: say so, keep the worker up
                 log.exception("job %s failed unexpectedly", job.id)
@@ -149,6 +150,13 @@ class JobWorker:
                 if control.stop_requested()
                 else "the export produced no file"
             )
+        outcome = result.outcome
+        if job.kind.is_session and control.stop_requested():
+            current = self.store.get(job.id)
+            reason = str(current.outcome.get(STOP_REASON, "")) if current else ""
+            if reason:  # the watchdog's stop: the files are kept, the session says why
+                error = error or reason
+                outcome = {**outcome, STOP_REASON: reason}
         last_frame = max((f.last_frame for f in stored), default=control.last_frame)
         completed = self.store.complete(
             job.id,
@@ -160,7 +168,7 @@ class JobWorker:
             now=self.clock(),
             last_frame=last_frame,
             processing=result.processing or None,
-            outcome=result.outcome,
+            outcome=outcome,
         )
         if not completed:
             # Destroyed while running, or recovered by the sweeper meanwhile.

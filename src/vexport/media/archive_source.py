@@ -17,7 +17,9 @@ while someone holds the packet.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
+import logging
 import math
 from bisect import bisect_right
 from collections import deque
@@ -40,6 +42,8 @@ from vexport.sources.archive_index import GAP_TOLERANCE, ArchiveError, ArchiveIn
 from vexport.storage import StorageError, StorageReader
 
 __all__ = ["SegmentLoader", "iter_archive_packets", "iter_segments", "read_segment_packets"]
+
+log = logging.getLogger(__name__)
 
 _MAX_LOOKBACK = 3
 """Segments to step back when the first one does not begin with a keyframe."""
@@ -203,7 +207,12 @@ def _wall_dts(packet: TimedPacket) -> float:
 
 
 def iter_archive_packets(
-    index: ArchiveIndex, start: datetime, end: datetime, reader: StorageReader
+    index: ArchiveIndex,
+    start: datetime,
+    end: datetime,
+    reader: StorageReader,
+    *,
+    holes: list[tuple[float, float]] | None = None,
 ) -> Generator[TimedPacket, None, None]:
     """Packets covering [start, end] in wall-clock decode order (``media/timeline.py``).
 
@@ -212,6 +221,12 @@ def iter_archive_packets(
     packet decoded by ``end`` (the clip writer keeps those the frames shown by
     ``end`` need) and audio to the end of the last frame shown by ``end``.
     ``run`` grows by one after every gap, and nothing is invented to fill it.
+
+    A gap is what the playlist says (a hole between segments) and what the
+    segments say: a segment truncated or corrupt inside the range holds less
+    video than its place in the playlist, and the video after it starts a new
+    run too, never a silent hole (docs/design/robustness.md). Such holes, as
+    (start, end) wall times, are appended to ``holes``.
     """
     if end < start:
         raise ValueError(f"export end {end.isoformat()} is before its start {start.isoformat()}")
@@ -221,23 +236,80 @@ def iter_archive_packets(
     loader = SegmentLoader(reader)
     t_start, t_end = start.timestamp(), end.timestamp()
     boundaries = _run_boundaries(selected)
+    found: list[float] = []  # runs begun at holes the segments revealed
+    damage = _Damage(holes if holes is not None else [])
 
     def run_of(segment: Segment) -> int:
-        return bisect_right(boundaries, segment.start.timestamp())
+        at = segment.start.timestamp()
+        return bisect_right(boundaries, at) + bisect_right(found, at)
 
     def lists(segments: Iterable[Segment]) -> Iterator[list[TimedPacket]]:
         for segment, data in read_ahead(loader, segments):
             yield read_segment_packets(segment, data, run=run_of(segment))
 
+    def video_lists(segments: Iterable[Segment]) -> Iterator[list[TimedPacket]]:
+        for segment, data in read_ahead(loader, segments):
+            try:
+                packets = read_segment_packets(segment, data, run=run_of(segment))
+            except ArchiveError as exc:  # the hole it leaves is found at the next segment
+                log.warning("%s; exported as a gap", exc)
+                continue
+            hole = damage.hole_before(packets, new_run=run_of(segment) == damage.run)
+            if hole is not None:
+                found.append(hole)
+                packets = [dataclasses.replace(p, run=p.run + 1) for p in packets]
+            damage.covered(packets)
+            yield packets
+
     leading, first_start = _leading_lists(index, selected, loader, run_of, t_start)
     cut = _cut_point(leading, t_start)
-    video_lists: Iterator[list[TimedPacket]] = chain(leading, lists(selected[1:]))
-    stream: Iterator[TimedPacket] = _ordered(video_lists)
+    for packets in leading:
+        damage.covered(packets)
+    video_stream: Iterator[list[TimedPacket]] = chain(leading, video_lists(selected[1:]))
+    stream: Iterator[TimedPacket] = _ordered(video_stream)
     if index.audio:
         audio_segments = index.audio_segments_between(first_start, end)
         stream = heapq.merge(stream, _ordered(lists(audio_segments)), key=_wall_dts)
     carrier = _ParameterSets(lambda: _earlier_parameter_sets(index, first_start, loader))
     yield from carrier.packets(_clip(stream, cut, t_end))
+    damage.tail(min(t_end, selected[-1].end.timestamp()))
+
+
+class _Damage:
+    """Where the video read so far ends, and the holes found after it."""
+
+    def __init__(self, holes: list[tuple[float, float]]) -> None:
+        self.holes = holes
+        self.end: float | None = None  # end of display of the last video frame read
+        self.run: int | None = None
+
+    def covered(self, packets: list[TimedPacket]) -> None:
+        video = [p for p in packets if p.kind == "video"]
+        if video:
+            last = max(video, key=lambda p: p.wall_pts)
+            self.end = max(self.end or -math.inf, last.wall_pts + _shown_for(last))
+            self.run = last.run
+
+    def hole_before(self, packets: list[TimedPacket], *, new_run: bool) -> float | None:
+        """The wall time a new run must begin at, if video is missing before ``packets``."""
+        video = [p.wall_pts for p in packets if p.kind == "video"]
+        if not video or self.end is None or not new_run:
+            return None  # no video yet, or the playlist's own gap already begins a run
+        first = min(video)
+        if first - self.end <= GAP_TOLERANCE.total_seconds():
+            return None
+        log.warning("archive video missing %.3f s before %.3f: exported as a gap",
+                    first - self.end, first)  # fmt: skip
+        self.holes.append((self.end, first))
+        return (self.end + first) / 2
+
+    def tail(self, until: float) -> None:
+        if self.end is not None and until - self.end > GAP_TOLERANCE.total_seconds():
+            self.holes.append((self.end, until))
+
+
+def _shown_for(packet: TimedPacket) -> float:
+    return packet.duration if packet.duration > 0 else DEFAULT_FRAME_SECONDS
 
 
 def iter_segments(

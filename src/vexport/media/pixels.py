@@ -12,6 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from vexport.media.ffmpeg import die_with_parent
 from vexport.media.plan import ContainerFormat, ExportFailed, SourcePlan
 from vexport.media.privacy import ColorTags, Privacy, output_size, privacy_graph
 from vexport.media.text import TextOverlay, text_graph
@@ -105,7 +106,13 @@ def render_still(
         "-frames:v", "1", *args, "-update", "1", str(out),
     ]  # fmt: skip
     try:
-        result = subprocess.run(command, capture_output=True, timeout=_STILL_TIMEOUT, check=False)
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            timeout=_STILL_TIMEOUT,
+            check=False,
+            preexec_fn=die_with_parent(),
+        )
     except subprocess.TimeoutExpired as exc:
         raise ExportFailed("drawing on the snapshot took too long") from exc
     if result.returncode != 0 or not out.is_file():

@@ -78,6 +78,8 @@ class _Output:
 
     directory: Path
     prefix: str
+    # Where the archive's segments held less video than the playlist says (wall seconds).
+    holes: list[tuple[float, float]] = dataclasses.field(default_factory=list)
 
     def file(self, container: ContainerFormat) -> Path:
         return self.directory / f"{self.prefix}.{container.value}"
@@ -114,9 +116,13 @@ def run_export(
     workdir: Path,
     reader: StorageReader | None = None,
     ffmpeg: str | None = None,
+    holes: list[tuple[float, float]] | None = None,
 ) -> list[ProducedFile]:
     """Produce the files of ``plan`` in ``workdir``; each source's files in order, sources
     in plan order.
+
+    ``holes`` is extended with the spans (wall seconds) where an archive's segments held
+    less video than its playlist says (truncated, corrupt): gaps the index did not show.
 
     ``workdir`` belongs to this run (the job engine makes one per attempt and
     hands the produced files to its result store afterwards), so the plan
@@ -148,7 +154,7 @@ def run_export(
     def run_one(index: int) -> list[ProducedFile]:
         source = plan.sources[index]
         source_control = _SourceControl(control, report, index)
-        output = _Output(workdir, prefixes[index])
+        output = _Output(workdir, prefixes[index], holes if holes is not None else [])
         return _run_source(plan, source, output, source_control, storage, ffmpeg)
 
     control.report_progress(0.0, None)
@@ -247,7 +253,7 @@ def _archive_clip(
     files = _write_source_clip(
         plan,
         source,
-        lambda: iter_archive_packets(index, start, end, reader),
+        lambda: iter_archive_packets(index, start, end, reader, holes=output.holes),
         ClipRequest(start=plan.start.timestamp(), end=plan.end.timestamp()),
         output,
         control,
@@ -291,7 +297,8 @@ def _passthrough(
             control=control,
             smart=decision.video is VideoPath.SMART_CUT,
         )
-    except (SmartCutUnavailable, SeamCheckFailed) as exc:
+    except (SmartCutUnavailable, SeamCheckFailed, ArchiveError) as exc:
+        # An unreadable segment is a gap the packet path handles (a new file after it).
         log.info("%s: no passthrough (%s)", source.origin, exc)
         return None
     if files is None:

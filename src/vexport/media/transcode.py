@@ -41,6 +41,7 @@ from vexport.media.encoding import (
     copied_audio,
     video_args,
 )
+from vexport.media.ffmpeg import die_with_parent
 from vexport.media.packets import DEFAULT_FRAME_SECONDS, WALL_EPSILON, StreamKind, TimedPacket
 from vexport.media.plan import ContainerFormat, ExportFailed
 from vexport.media.privacy import ColorTags
@@ -209,6 +210,7 @@ class _RunProcess:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            preexec_fn=die_with_parent(),
         )
         self._stderr_thread = threading.Thread(
             target=self._drain_stderr, name="ffmpeg-stderr", daemon=True

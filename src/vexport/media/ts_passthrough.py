@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 
 from vexport.media import mpegts
@@ -29,7 +30,7 @@ from vexport.media.packets import TimedPacket
 from vexport.media.plan import ContainerFormat, ProducedFile
 from vexport.media.seams import verify_seams
 from vexport.media.smart_cut import SmartCutter
-from vexport.sources.archive_index import ArchiveIndex, Segment
+from vexport.sources.archive_index import GAP_TOLERANCE, ArchiveIndex, Segment
 from vexport.storage import StorageReader
 
 __all__ = ["passthrough_clip"]
@@ -121,6 +122,13 @@ def passthrough_clip(
     head.path.unlink(missing_ok=True)
     tail.path.unlink(missing_ok=True)
     frames = (*head.frames, *((w, False) for w in raw_frames), *tail.frames)
+    hole = _hole(sorted(wall for wall, _ in frames))
+    if hole is not None:
+        # A segment the playlist lists whole holds less video (truncated, corrupt): the
+        # packet path makes that a gap with a new file; a raw copy would hide it.
+        log.info("%s: video missing after %.3f: no passthrough", origin, hole)
+        output.unlink(missing_ok=True)
+        return None
     return [
         ProducedFile(
             path=output,
@@ -135,6 +143,19 @@ def passthrough_clip(
             copied_crcs=(*head.copied_crcs, *tail.copied_crcs),
         )
     ]
+
+
+def _hole(walls: Sequence[float]) -> float | None:
+    """Where frames stop for longer than a gap (``GAP_TOLERANCE`` beyond the frame rate)."""
+    steps = sorted(b - a for a, b in pairwise(walls))
+    if not steps:
+        return None
+    frame = steps[len(steps) // 2]
+    limit = frame + GAP_TOLERANCE.total_seconds()
+    for a, b in pairwise(walls):
+        if b - a > limit:
+            return a
+    return None
 
 
 def _muxed_end(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from vexport.errors import NotFound
+from vexport.private import private_dir
 from vexport.results.base import ResultFile, attempt_key, with_key
 
 __all__ = ["LocalResultStore"]
@@ -20,13 +21,12 @@ __all__ = ["LocalResultStore"]
 
 class LocalResultStore:
     def __init__(self, root: Path) -> None:
-        self.root = root.resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(root.resolve())
 
     def put(self, job_id: str, attempt: int, file: ResultFile, path: Path) -> ResultFile:
         key = attempt_key(job_id, attempt, file.file_id)
         target = self.root / key
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(target.parent)
         shutil.move(path, target)
         os.chmod(target, 0o600)
         return with_key(file, key)

@@ -31,7 +31,7 @@ import av
 from vexport.config import Settings
 from vexport.media.control import JobControl
 from vexport.media.decision import CutMode, decided
-from vexport.media.ffmpeg import ffmpeg_binary
+from vexport.media.ffmpeg import die_with_parent, ffmpeg_binary
 from vexport.media.plan import (
     ContainerFormat,
     ExportFailed,
@@ -71,6 +71,13 @@ def lack_ms(index: ArchiveIndex, request: S3DirRequest) -> int:
     return round(sum((gap.end - gap.start).total_seconds() for gap in gaps) * 1000)
 
 
+def _within(hole: tuple[float, float], request: S3DirRequest) -> float:
+    """Seconds of ``hole`` inside the requested span."""
+    begin = max(hole[0], request.start.timestamp())
+    end = min(hole[1], request.end.timestamp())
+    return max(0.0, end - begin)
+
+
 def run_s3dir_export(
     request: S3DirRequest, settings: Settings, workdir: Path, control: JobControl
 ) -> S3DirResult:
@@ -104,7 +111,10 @@ def _run(
             f"the archive at LivePath has no video between {request.start.isoformat()} "
             f"and {request.end.isoformat()}",
         )
-    clip, note = _cut(request, settings, reader, workdir, control)
+    holes: list[tuple[float, float]] = []
+    clip, note = _cut(request, settings, reader, workdir, control, holes)
+    # Segments that held less than the playlist says (truncated, corrupt) lack video too.
+    lack += round(sum(_within(hole, request) for hole in holes) * 1000)
     if control.aborted:
         raise S3DirError(ErrorCode.EXPORT_FAILED, INTERRUPTED)
     image = _first_frame(clip, workdir / "first.jpg")
@@ -160,6 +170,7 @@ def _cut(
     reader: S3Reader,
     workdir: Path,
     control: JobControl,
+    holes: list[tuple[float, float]],
 ) -> tuple[Path, str]:
     """The clip as one file, and what was done to make it (for ``ErrorMessage``).
 
@@ -186,7 +197,12 @@ def _cut(
     )
     try:
         pieces = run_export(
-            plan, control, workdir=workdir / "pieces", reader=reader, ffmpeg=settings.media.ffmpeg
+            plan,
+            control,
+            workdir=workdir / "pieces",
+            reader=reader,
+            ffmpeg=settings.media.ffmpeg,
+            holes=holes,
         )
     except ExportFailed as exc:
         raise S3DirError(ErrorCode.EXPORT_FAILED, str(exc)) from None
@@ -209,7 +225,9 @@ def _join(pieces: list[Path], output: Path, container: ContainerFormat, ffmpeg: 
         "-f", "concat", "-safe", "0", "-i", str(listing),
         "-map", "0", "-c", "copy", "-f", container.muxer, "-y", str(output),
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, preexec_fn=die_with_parent()
+    )
     if result.returncode != 0:
         raise S3DirError(
             ErrorCode.EXPORT_FAILED, f"joining the clip's pieces failed: {result.stderr[-300:]}"

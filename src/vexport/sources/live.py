@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import av
 
-from vexport.media.ffmpeg import ffmpeg_binary
+from vexport.media.ffmpeg import die_with_parent, ffmpeg_binary
 from vexport.media.packets import DEFAULT_FRAME_SECONDS, WALL_EPSILON, TimedPacket
 from vexport.media.plan import ExportFailed, RtspTransport
 from vexport.redact import redact_text, redact_url
@@ -478,6 +478,7 @@ class LiveInput:
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
+                    preexec_fn=die_with_parent(),  # a killed server leaves no camera connected
                 )
             except OSError as exc:
                 raise ExportFailed(f"cannot run FFmpeg ({self._ffmpeg}): {exc}") from exc

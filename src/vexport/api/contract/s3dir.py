@@ -19,11 +19,11 @@ import base64
 import binascii
 import hmac
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from vexport.config import ExportToS3DirConfig
 from vexport.media.formats import ContainerFormat
@@ -31,6 +31,7 @@ from vexport.media.rendering import VideoCodec
 from vexport.s3.client import parse_key_pair, safe_key, split_s3_url
 from vexport.s3dir.errors import ErrorCode, S3DirError
 from vexport.s3dir.request import S3DirRequest
+from vexport.timeutil import EARLIEST, LATEST
 
 __all__ = ["ExportToS3DirBody", "authenticate", "body_of", "parse_request", "s3dir_request"]
 
@@ -45,6 +46,23 @@ EXPORT_CODECS = {0: VideoCodec.COPY, 1: VideoCodec.H264, 2: VideoCodec.H265}
 PURPOSE_OF_MANIFEST = {".mpd": "mp4", ".m3u8": "ts"}
 
 
+def _number(value: Any) -> Any:
+    """A JSON number, strictly: ``true`` is not 1 and ``"1"`` is not 1.
+
+    The contract's numbers are JSON numbers; a caller sending a boolean or a
+    string has a bug that coercion would hide (``"Duration": true`` would cut
+    1 ms). An integral float (``30000.0``) is the same number and is accepted.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be a JSON number, not {type(value).__name__}")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("must be a whole number")
+    return int(value)
+
+
+_Number = Annotated[int, BeforeValidator(_number)]
+
+
 class ExportToS3DirBody(BaseModel):
     """The JSON body, as the contract spells it (DESIGN.md section 3)."""
 
@@ -54,10 +72,12 @@ class ExportToS3DirBody(BaseModel):
         default="", description="the caller's id, from `[export_to_s3dir] session_ids`"
     )
     LivePath: str = Field(default="", description="manifest path under the storage's root folder")
-    StartPos: int = Field(default=0, description="start of the clip, ms since the Unix epoch (UTC)")
-    Duration: int = Field(default=0, description="length of the clip in ms")
+    StartPos: _Number = Field(
+        default=0, description="start of the clip, ms since the Unix epoch (UTC)"
+    )
+    Duration: _Number = Field(default=0, description="length of the clip in ms")
     storage_info: str = Field(default="", description="base64 of a JSON list of storages")
-    export_type: int = Field(default=0, description="0 keep the codec, 1 H.264, 2 H.265")
+    export_type: _Number = Field(default=0, description="0 keep the codec, 1 H.264, 2 H.265")
     ExportS3Bucket: str = Field(default="", description="destination bucket")
     ExportS3Region: str = Field(default="", description="destination region")
     ExportS3Key: str = Field(default="", description="destination key pair `ACCESS:SECRET`")
@@ -81,7 +101,9 @@ def body_of(data: Any) -> ExportToS3DirBody:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
-        raise S3DirError(ErrorCode.BAD_REQUEST, first["msg"], field=field) from None
+        raise S3DirError(
+            ErrorCode.BAD_REQUEST, str(first["msg"]).removeprefix("Value error, "), field=field
+        ) from None
 
 
 def authenticate(body: ExportToS3DirBody, config: ExportToS3DirConfig) -> None:
@@ -128,13 +150,25 @@ def parse_request(body: ExportToS3DirBody, config: ExportToS3DirConfig) -> S3Dir
     try:
         start = datetime.fromtimestamp(body.StartPos / 1000, UTC)
     except (OverflowError, OSError, ValueError):
-        raise S3DirError(ErrorCode.BAD_REQUEST, "is out of range", field="StartPos") from None
+        start = LATEST + timedelta(days=1)  # refused just below
+    if not EARLIEST <= start <= LATEST:
+        raise S3DirError(
+            ErrorCode.BAD_REQUEST,
+            "is out of range: times from 1900-01-01 to 9999-12-29 (UTC) can be exported",
+            field="StartPos",
+        )
     if body.Duration <= 0:
         raise S3DirError(ErrorCode.BAD_REQUEST, "must be a positive number of ms", field="Duration")
     limit_ms = int(config.max_duration.total_seconds() * 1000)
     if body.Duration > limit_ms:
         raise S3DirError(
             ErrorCode.BAD_REQUEST, f"is longer than the {limit_ms} ms allowed", field="Duration"
+        )
+    if start + timedelta(milliseconds=body.Duration) > LATEST:
+        raise S3DirError(
+            ErrorCode.BAD_REQUEST,
+            "StartPos + Duration ends past 9999-12-29 (UTC), the last time that can be exported",
+            field="Duration",
         )
     if body.export_type not in EXPORT_CODECS:
         raise S3DirError(
@@ -224,7 +258,7 @@ def _storage(encoded: str, purpose: str) -> dict[str, Any]:
         raise S3DirError(ErrorCode.BAD_STORAGE_INFO, "is not valid base64", field=field) from None
     try:
         storages = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise S3DirError(
             ErrorCode.BAD_STORAGE_INFO, "does not decode to JSON", field=field
         ) from None

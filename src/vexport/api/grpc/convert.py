@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
+
+from google.protobuf.message import DecodeError
+
 from vexport.jobs.model import Job, JobState
 from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
 from vexport.timeutil import format_timestamp
+
+log = logging.getLogger(__name__)
 
 
 def state_message(job: Job) -> spb.State:
@@ -42,3 +49,18 @@ def session_info(job: Job) -> spb.ListSessionsResponse.SessionInfo:
     info.session.options.MergeFromString(job.options)
     _fill_state(info.state, job)
     return info
+
+
+def session_infos(jobs: Iterable[Job]) -> list[spb.ListSessionsResponse.SessionInfo]:
+    """A page's sessions; one that cannot be shown is left out (and logged), never the page.
+
+    A row written by another version (options it cannot parse, a time it cannot
+    format) would otherwise fail every listing that includes it.
+    """
+    infos = []
+    for job in jobs:
+        try:
+            infos.append(session_info(job))
+        except (DecodeError, ValueError, TypeError, OverflowError) as exc:
+            log.warning("session %s left out of the listing: %s", job.id[:64], type(exc).__name__)
+    return infos

@@ -9,6 +9,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from vexport.api.grpc.auth import AUTH_SERVICE, AuthServicer
+from vexport.api.grpc.guard import GuardInterceptor
 from vexport.api.grpc.servicer import ExportServicer
 from vexport.protos.axxonsoft.bl.auth import Authentication_pb2_grpc as auth_grpc
 from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
@@ -33,7 +34,8 @@ class GrpcServer:
         # Interceptors run for every method of every service added below or later
         # (api/grpc/auth.py: the authentication of each call).
         self.server = grpc.aio.server(
-            interceptors=list(interceptors),
+            # The guard first: whatever an inner interceptor or handler raises gets a code.
+            interceptors=[GuardInterceptor(), *interceptors],
             options=[
                 ("grpc.max_send_message_length", 8 * 1024 * 1024),
                 ("grpc.so_reuseport", 0),

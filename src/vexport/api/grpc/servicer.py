@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import grpc
 
 from vexport.api.contract import ExportContract
-from vexport.api.grpc.convert import session_info, state_message
+from vexport.api.grpc.convert import session_infos, state_message
 from vexport.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -25,6 +25,7 @@ from vexport.errors import (
     PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
+    Unavailable,
     Unimplemented,
     VexportError,
 )
@@ -46,6 +47,7 @@ _STATUS: dict[type[VexportError], grpc.StatusCode] = {
     ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
 T = TypeVar("T")
@@ -122,7 +124,7 @@ class ExportServicer(spb_grpc.ExportServiceServicer):
             await context.abort(status_of(exc), str(exc))
             return
         yield spb.ListSessionsResponse(
-            sessions=[session_info(job) for job in page.jobs],
+            sessions=session_infos(page.jobs),
             next_page_token=page.next_page_token,
         )
 

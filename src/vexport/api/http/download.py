@@ -149,7 +149,13 @@ async def file_response(
             return error_response(400, "INVALID_ARGUMENT", f"Range: {exc}", "Range")
         except NotSatisfiable:
             await asyncio.to_thread(reader.close)
-            return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+            return error_response(
+                416,
+                "OUT_OF_RANGE",
+                f"Range: no range starts inside the file of {size} bytes",
+                "Range",
+                **{"Content-Range": f"bytes */{size}"},
+            )
 
     status = 200
     pieces: list[tuple[bytes, int, int]]

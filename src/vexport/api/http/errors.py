@@ -8,6 +8,8 @@ are reshaped into it as ``INVALID_ARGUMENT`` with a 400.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,9 +24,12 @@ from vexport.errors import (
     PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
+    Unavailable,
     Unimplemented,
     VexportError,
 )
+
+log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
 """What a client told 429 (queue full) should wait; sessions take seconds to minutes."""
@@ -37,6 +42,7 @@ _HTTP: dict[type[VexportError], tuple[int, str]] = {
     ResourceExhausted: (429, "RESOURCE_EXHAUSTED"),
     PermissionDenied: (403, "PERMISSION_DENIED"),
     Unauthenticated: (401, "UNAUTHENTICATED"),
+    Unavailable: (503, "UNAVAILABLE"),
 }
 
 _CODE_OF_STATUS = {
@@ -72,7 +78,7 @@ def http_status_of(error: VexportError) -> tuple[int, str]:
 async def _vexport_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, VexportError)
     status, code = http_status_of(exc)
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 429 else {}
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status in (429, 503) else {}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     return error_response(status, code, str(exc), exc.field, **headers)
@@ -99,7 +105,18 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A bug is still a JSON answer: no traceback, no path, a reference the log carries."""
+    reference = uuid.uuid4().hex[:12]
+    log.error("%s %s failed unexpectedly (ref %s)", request.method, request.url.path[:200],
+              reference, exc_info=exc)  # fmt: skip
+    return error_response(
+        500, "INTERNAL", f"internal error (ref {reference}); the server log has the details"
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(VexportError, _vexport_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_exception)

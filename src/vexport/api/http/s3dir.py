@@ -66,6 +66,8 @@ def s3dir_router(service: S3DirService) -> APIRouter:
             data = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError):
             return answer_json(Answer(ErrorCode.BAD_REQUEST, "the body is not JSON"))
+        except RecursionError:  # [[[[...]]]] 100,000 deep: still a contract answer
+            return answer_json(Answer(ErrorCode.BAD_REQUEST, "the body is nested too deeply"))
         try:
             checked = s3dir_request(data, service.config)
         except S3DirError as exc:

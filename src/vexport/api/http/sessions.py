@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from google.protobuf import json_format
 
 from vexport.api.contract import ExportContract
-from vexport.api.grpc.convert import session_info, state_message
+from vexport.api.grpc.convert import session_info, session_infos, state_message
 from vexport.api.http.download import file_response
 from vexport.api.http.models import (
     ERROR_RESPONSES,
@@ -37,6 +37,10 @@ def parse_options(body: dict[str, Any]) -> pb.Options:
     except json_format.ParseError as exc:
         raise InvalidArgument(
             f"not a valid Options message: {exc}", field="session_options"
+        ) from None
+    except RecursionError:
+        raise InvalidArgument(
+            "not a valid Options message: nested too deeply", field="session_options"
         ) from None
 
 
@@ -66,7 +70,7 @@ def sessions_router(service: JobService, contract: ExportContract) -> APIRouter:
     ) -> dict[str, Any]:
         page = await asyncio.to_thread(service.list_page, page_token, page_size)
         return {
-            "sessions": [message_json(session_info(job)) for job in page.jobs],
+            "sessions": [message_json(info) for info in session_infos(page.jobs)],
             "next_page_token": page.next_page_token,
         }
 
