@@ -21,13 +21,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from vexport.api.contract import ExportContract
+from vexport.api.grpc.discovery import discovery_services
 from vexport.api.grpc.server import GrpcServer
 from vexport.api.grpc.servicer import ExportServicer
 from vexport.api.http.app import create_app
+from vexport.api.http.discovery import discovery_router
 from vexport.api.http.s3dir import s3dir_router
 from vexport.api.http.server import HttpServer
 from vexport.config import Settings
 from vexport.demo import DemoCamera
+from vexport.discovery import Discovery
 from vexport.jobs.executors.base import Executor
 from vexport.jobs.executors.local import LocalPool
 from vexport.jobs.exports import ExportRunner
@@ -45,7 +48,7 @@ from vexport.results.s3 import S3ResultStore
 from vexport.s3dir.service import AGENT as S3DIR_AGENT
 from vexport.s3dir.service import S3DirRunner, S3DirService
 from vexport.sources.catalog import Catalog
-from vexport.storage import default_reader
+from vexport.storage import StorageReader, default_reader
 from vexport.storage.s3 import S3Reader
 
 __all__ = ["App", "Parts", "build_parts"]
@@ -66,6 +69,7 @@ class Parts:
     recovery: Recovery
     presence: NodePresence
     s3dir_runner: S3DirRunner
+    reader: StorageReader
 
 
 def build_parts(settings: Settings, catalog: Catalog, node: str) -> Parts:
@@ -83,9 +87,8 @@ def build_parts(settings: Settings, catalog: Catalog, node: str) -> Parts:
     cloud = None
     if config.s3_bucket is not None:
         cloud = S3ResultStore(s3.client, config.s3_bucket, config.s3_prefix)
-    exports = ExportRunner(
-        catalog, reader=default_reader(s3=s3), ffmpeg=settings.media.ffmpeg, cloud=cloud
-    )
+    reader = default_reader(s3=s3)
+    exports = ExportRunner(catalog, reader=reader, ffmpeg=settings.media.ffmpeg, cloud=cloud)
     s3dir_runner = S3DirRunner(settings)
     runners: dict[JobKind, KindRunner] = {
         kind: exports for kind in JobKind if kind is not JobKind.S3DIR
@@ -109,6 +112,7 @@ def build_parts(settings: Settings, catalog: Catalog, node: str) -> Parts:
         recovery=Recovery(store, results, settings.jobs),
         presence=NodePresence(store, node, ttl=settings.jobs.heartbeat_timeout),
         s3dir_runner=s3dir_runner,
+        reader=reader,
     )
 
 
@@ -173,10 +177,15 @@ class App:
         contract = ExportContract(
             catalog, self.service.agent_names, cloud_store=settings.results.s3_bucket is not None
         )
-        self.grpc = GrpcServer(ExportServicer(self.service, contract), settings.server.grpc)
+        self.discovery = Discovery(catalog, parts.reader)
+        self.grpc = GrpcServer(
+            ExportServicer(self.service, contract),
+            settings.server.grpc,
+            services=discovery_services(self.discovery),
+        )
+        routers = [s3dir_router(self.s3dir), discovery_router(self.discovery)]
         self.http = HttpServer(
-            create_app(self.service, contract, routers=[s3dir_router(self.s3dir)]),
-            settings.server.http,
+            create_app(self.service, contract, routers=routers), settings.server.http
         )
         self._timer_task: asyncio.Task[None] | None = None
 
@@ -219,6 +228,7 @@ class App:
         for executor in self.executors.values():
             await executor.close()
         await self.s3dir_pool.close()
+        self.discovery.close()
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.ledger.flush, self.store)
         await asyncio.to_thread(self.parts.presence.release)

@@ -33,3 +33,7 @@ class Unimplemented(VexportError):
 
 class ResourceExhausted(VexportError):
     """A queue is full; try again later."""
+
+
+class Unavailable(VexportError):
+    """A part the request needs (an archive's storage) cannot be reached now; retry later."""

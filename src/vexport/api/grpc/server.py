@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -15,9 +17,14 @@ from vexport.protos.vexport.v1 import export_service_pb2_grpc as own_grpc
 COMPAT_SERVICE = spb.DESCRIPTOR.services_by_name["ExportService"].full_name
 OWN_SERVICE = own_pb.DESCRIPTOR.services_by_name["ExportService"].full_name
 
+Registration = tuple[str, Callable[[grpc.aio.Server], None]]
+"""Another service of the process: its full name, and how it adds itself to the server."""
+
 
 class GrpcServer:
-    def __init__(self, servicer: ExportServicer, address: str) -> None:
+    def __init__(
+        self, servicer: ExportServicer, address: str, *, services: Sequence[Registration] = ()
+    ) -> None:
         self.server = grpc.aio.server(
             options=[
                 ("grpc.max_send_message_length", 8 * 1024 * 1024),
@@ -26,10 +33,13 @@ class GrpcServer:
         )
         compat_grpc.add_ExportServiceServicer_to_server(servicer, self.server)
         own_grpc.add_ExportServiceServicer_to_server(servicer, self.server)  # type: ignore[arg-type]
+        self.names = (COMPAT_SERVICE, OWN_SERVICE, *(name for name, _ in services))
+        for _, register in services:
+            register(self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
-            (COMPAT_SERVICE, OWN_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME),
+            (*self.names, health.SERVICE_NAME, reflection.SERVICE_NAME),
             self.server,
         )
         self.port = self.server.add_insecure_port(address)
@@ -40,10 +50,10 @@ class GrpcServer:
 
     async def start(self) -> None:
         await self.server.start()
-        for name in ("", COMPAT_SERVICE, OWN_SERVICE):
+        for name in ("", *self.names):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     async def stop(self, grace: float) -> None:
-        for name in ("", COMPAT_SERVICE, OWN_SERVICE):
+        for name in ("", *self.names):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.stop(grace)

@@ -23,6 +23,7 @@ from vexport.errors import (
     InvalidArgument,
     NotFound,
     ResourceExhausted,
+    Unavailable,
     Unimplemented,
     VexportError,
 )
@@ -42,6 +43,7 @@ _STATUS: dict[type[VexportError], grpc.StatusCode] = {
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
     ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
 T = TypeVar("T")

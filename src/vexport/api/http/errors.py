@@ -20,6 +20,7 @@ from vexport.errors import (
     InvalidArgument,
     NotFound,
     ResourceExhausted,
+    Unavailable,
     Unimplemented,
     VexportError,
 )
@@ -33,6 +34,7 @@ _HTTP: dict[type[VexportError], tuple[int, str]] = {
     FailedPrecondition: (409, "FAILED_PRECONDITION"),
     Unimplemented: (501, "UNIMPLEMENTED"),
     ResourceExhausted: (429, "RESOURCE_EXHAUSTED"),
+    Unavailable: (503, "UNAVAILABLE"),
 }
 
 _CODE_OF_STATUS = {
@@ -66,7 +68,7 @@ def http_status_of(error: VexportError) -> tuple[int, str]:
 async def _vexport_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, VexportError)
     status, code = http_status_of(exc)
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 429 else {}
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status in (429, 503) else {}
     return error_response(status, code, str(exc), exc.field, **headers)
 
 
