@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI
 import vexport
 from vexport.api.contract import ExportContract
 from vexport.api.http.errors import install_error_handlers
+from vexport.api.http.events import events_router
 from vexport.api.http.limits import BodySizeLimit
 from vexport.api.http.sessions import sessions_router
 from vexport.jobs.service import JobService
@@ -29,6 +30,8 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
+    # Before the session routes: ``/api/v1/sessions/events`` is not a session id.
+    app.include_router(events_router(service))
     app.include_router(sessions_router(service, contract))
     for router in routers:
         app.include_router(router)
