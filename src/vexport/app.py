@@ -28,6 +28,7 @@ from vexport.api.http.app import create_app
 from vexport.api.http.discovery import discovery_router
 from vexport.api.http.s3dir import s3dir_router
 from vexport.api.http.server import HttpServer
+from vexport.api.http.web import web_router
 from vexport.config import Settings
 from vexport.demo import DemoCamera
 from vexport.discovery import Discovery
@@ -183,7 +184,7 @@ class App:
             settings.server.grpc,
             services=discovery_services(self.discovery),
         )
-        routers = [s3dir_router(self.s3dir), discovery_router(self.discovery)]
+        routers = [s3dir_router(self.s3dir), discovery_router(self.discovery), web_router()]
         self.http = HttpServer(
             create_app(self.service, contract, routers=routers), settings.server.http
         )
