@@ -266,3 +266,12 @@ def test_own_discovery_service_over_grpc(server: RunningServer) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         stub.GetIntervals(dpb.GetIntervalsRequest(origin="nope"))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_the_discovery_services_are_health_checked(server: RunningServer) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    health = health_pb2_grpc.HealthStub(server.channel())
+    for name in ("axxonsoft.bl.archive.ArchiveService", "vexport.v1.DiscoveryService"):
+        reply = health.Check(health_pb2.HealthCheckRequest(service=name))
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING

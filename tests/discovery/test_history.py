@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from vexport.discovery import Discovery
 from vexport.discovery.history import Interval, history, parse_zone, recorded_days
-from vexport.errors import InvalidArgument
+from vexport.errors import InvalidArgument, ResourceExhausted
 from vexport.sources.archive_index import ArchiveIndex, Segment
+from vexport.sources.catalog import Catalog
+from vexport.storage import default_reader
 
 T0 = datetime(2026, 3, 1, 22, 0, 0, tzinfo=UTC)
 
@@ -79,3 +83,18 @@ def test_a_bad_time_zone_names_the_field(text: str) -> None:
         parse_zone(text)
     assert caught.value.field == "tz"
     assert "time zone" in str(caught.value) or "offset" in str(caught.value)
+
+
+def test_the_thumbnail_queue_refuses_beyond_its_limit() -> None:
+    discovery = Discovery(Catalog([]), default_reader(), max_pending=2)
+    try:
+        with ExitStack() as held:
+            held.enter_context(discovery.admit())
+            held.enter_context(discovery.admit())
+            with pytest.raises(ResourceExhausted) as caught:
+                held.enter_context(discovery.admit())
+            assert "waiting" in str(caught.value)
+        with discovery.admit():  # the places were given back
+            pass
+    finally:
+        discovery.close()

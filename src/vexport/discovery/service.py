@@ -18,8 +18,9 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, tzinfo
 
 from vexport.config import ArchiveConfig
@@ -31,7 +32,7 @@ from vexport.discovery.origins import (
     find_archive,
 )
 from vexport.discovery.thumbnails import MAX_IMAGES, ImageSpec, Thumbnail, render_thumbnail
-from vexport.errors import InvalidArgument, Unavailable
+from vexport.errors import InvalidArgument, ResourceExhausted, Unavailable
 from vexport.sources.archive_index import (
     GAP_TOLERANCE,
     ArchiveError,
@@ -57,6 +58,7 @@ class Discovery:
         index_ttl: float = 2.0,
         cache_size: int = 512,
         workers: int = 2,
+        max_pending: int = 64,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.catalog = catalog
@@ -68,6 +70,27 @@ class Discovery:
         self._indexes: dict[str, tuple[float, ArchiveIndex]] = {}
         self._images: OrderedDict[tuple[object, ...], Thumbnail] = OrderedDict()
         self._cache_size = cache_size
+        self._pending = 0
+        self._max_pending = max_pending
+
+    @contextmanager
+    def admit(self) -> Iterator[None]:
+        """Hold a place in the thumbnail queue; RESOURCE_EXHAUSTED when it is full.
+
+        The pool has few threads so that pictures never starve the session calls;
+        this keeps a flood of requests from queueing without end behind them.
+        """
+        with self._lock:
+            if self._pending >= self._max_pending:
+                raise ResourceExhausted(
+                    f"{self._pending} thumbnail requests are waiting; try again later"
+                )
+            self._pending += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._pending -= 1
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -138,7 +161,8 @@ class Discovery:
     def thumbnails(
         self, ref: ArchiveRef, times: Sequence[datetime], spec: ImageSpec, *, exact: bool = False
     ) -> list[Thumbnail]:
-        """One thumbnail per instant, in the order asked; run it on ``self.executor``."""
+        """One thumbnail per instant, in the order asked; run it on ``self.executor``
+        inside ``admit()``."""
         if not times:
             raise InvalidArgument("at least one time is needed", field="times")
         if len(times) > MAX_IMAGES:

@@ -219,10 +219,11 @@ class DiscoveryServicer(dpb_grpc.DiscoveryServiceServicer):
                 quality=request.quality or 80,
             )
             loop = asyncio.get_running_loop()
-            images = await loop.run_in_executor(
-                self.discovery.executor,
-                lambda: self.discovery.thumbnails(ref, times, spec, exact=request.exact),
-            )
+            with self.discovery.admit():
+                images = await loop.run_in_executor(
+                    self.discovery.executor,
+                    lambda: self.discovery.thumbnails(ref, times, spec, exact=request.exact),
+                )
         except VexportError as exc:
             await context.abort(status_of(exc), str(exc))
             return

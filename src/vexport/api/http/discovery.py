@@ -148,9 +148,10 @@ def discovery_router(discovery: Discovery) -> APIRouter:
         ref: ArchiveRef, times: list[datetime], spec: ImageSpec, exact: bool
     ) -> list[Thumbnail]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            discovery.executor, lambda: discovery.thumbnails(ref, times, spec, exact=exact)
-        )
+        with discovery.admit():
+            return await loop.run_in_executor(
+                discovery.executor, lambda: discovery.thumbnails(ref, times, spec, exact=exact)
+            )
 
     @router.get("", response_model=OriginList)
     async def list_origins() -> OriginList:
