@@ -30,6 +30,7 @@ from vexport.protos.vexport.v1 import discovery_service_pb2_grpc as dpb_grpc
 START = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 SECONDS = 12.0  # six 2 s segments; the third (4 s - 6 s) is missing
 GAP = (START + timedelta(seconds=4), START + timedelta(seconds=6))
+LOST = "hosts/test/DeviceIpint.3/SourceEndpoint.video:0:0"  # its manifest is missing
 ACCESS_POINT = (
     "hosts/test/MultimediaStorage.Main/Sources/src.test_DeviceIpint.1_SourceEndpoint.video_0_0"
 )
@@ -49,6 +50,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         sources=[
             {"origin": CAMERA, "archives": [{"storage": STORAGE, "url": playlist.as_uri()}]},
             {"origin": LIVE, "name": "door", "live": "lavfi:testsrc2=size=320x180:rate=25"},
+            {
+                "origin": LOST,
+                "archives": [{"storage": STORAGE, "url": (playlist.parent / "gone.m3u8").as_uri()}],
+            },
         ],
     )
     with running_server(settings) as running:
@@ -77,6 +82,7 @@ def test_origins_list_names_labels_live_and_archives_never_urls(http: httpx.Clie
         "archives": [{"storage": STORAGE, "access_point": ACCESS_POINT}],
     }
     assert origins[LIVE] == {"origin": LIVE, "label": "door", "live": True, "archives": []}
+    assert origins[LOST]["archives"][0]["storage"] == STORAGE
     assert "file:" not in answer.text and "lavfi" not in answer.text
 
 
@@ -236,7 +242,7 @@ def _ts(moment: datetime) -> Timestamp:
 def test_own_discovery_service_over_grpc(server: RunningServer) -> None:
     stub = dpb_grpc.DiscoveryServiceStub(server.channel())
     origins = stub.ListOrigins(dpb.ListOriginsRequest()).origins
-    assert [o.origin for o in origins] == [CAMERA, LIVE]
+    assert [o.origin for o in origins] == [CAMERA, LIVE, LOST]
     assert origins[0].archives[0].access_point == ACCESS_POINT
     intervals = stub.GetIntervals(dpb.GetIntervalsRequest(origin=CAMERA))
     assert len(intervals.intervals) == 2 and len(intervals.gaps) == 1
@@ -275,3 +281,23 @@ def test_the_discovery_services_are_health_checked(server: RunningServer) -> Non
     for name in ("axxonsoft.bl.archive.ArchiveService", "vexport.v1.DiscoveryService"):
         reply = health.Check(health_pb2.HealthCheckRequest(service=name))
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_an_unreadable_archive_is_try_later_never_its_path(
+    server: RunningServer, http: httpx.Client
+) -> None:
+    answer = http.get(f"/api/v1/origins/{LOST}/intervals")
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "5"
+    error = answer.json()["error"]
+    assert error["code"] == "UNAVAILABLE"
+    assert "gone.m3u8" not in error["message"] and "file:" not in error["message"]
+    assert error["message"].endswith("cannot be read now")
+    stub = apb_grpc.ArchiveServiceStub(server.channel())
+    history = stub.GetHistory2(apb.GetHistory2Request(access_point=LOST, end_time=2**40))
+    assert history.result == apb.GetHistory2Response.TRY_LATER
+    assert list(history.intervals) == []
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.GetCalendar(apb.GetCalendarRequest(access_point=LOST, end_time=2**40))
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "gone.m3u8" not in (caught.value.details() or "")
