@@ -22,13 +22,17 @@ from dataclasses import dataclass
 
 from vexport.api.access import Access
 from vexport.api.contract import ExportContract
+from vexport.api.grpc.discovery import discovery_services
 from vexport.api.grpc.server import GrpcServer
 from vexport.api.grpc.servicer import ExportServicer
 from vexport.api.http.app import create_app
+from vexport.api.http.discovery import discovery_router
 from vexport.api.http.s3dir import s3dir_router
 from vexport.api.http.server import HttpServer
+from vexport.api.http.web import web_router
 from vexport.config import Settings
 from vexport.demo import DemoCamera
+from vexport.discovery import Discovery
 from vexport.jobs.executors.base import Executor
 from vexport.jobs.executors.local import LocalPool
 from vexport.jobs.exports import ExportRunner
@@ -47,7 +51,7 @@ from vexport.results.s3 import S3ResultStore
 from vexport.s3dir.service import AGENT as S3DIR_AGENT
 from vexport.s3dir.service import S3DirRunner, S3DirService
 from vexport.sources.catalog import Catalog
-from vexport.storage import default_reader
+from vexport.storage import StorageReader, default_reader
 from vexport.storage.s3 import S3Reader
 
 __all__ = ["App", "Parts", "build_parts"]
@@ -68,6 +72,7 @@ class Parts:
     recovery: Recovery
     presence: NodePresence
     s3dir_runner: S3DirRunner
+    reader: StorageReader
 
 
 def build_parts(settings: Settings, catalog: Catalog, node: str) -> Parts:
@@ -85,9 +90,8 @@ def build_parts(settings: Settings, catalog: Catalog, node: str) -> Parts:
     cloud = None
     if config.s3_bucket is not None:
         cloud = S3ResultStore(s3.client, config.s3_bucket, config.s3_prefix)
-    exports = ExportRunner(
-        catalog, reader=default_reader(s3=s3), ffmpeg=settings.media.ffmpeg, cloud=cloud
-    )
+    reader = default_reader(s3=s3)
+    exports = ExportRunner(catalog, reader=reader, ffmpeg=settings.media.ffmpeg, cloud=cloud)
     s3dir_runner = S3DirRunner(settings)
     runners: dict[JobKind, KindRunner] = {
         kind: exports for kind in JobKind if kind is not JobKind.S3DIR
@@ -111,6 +115,7 @@ def build_parts(settings: Settings, catalog: Catalog, node: str) -> Parts:
         recovery=Recovery(store, results, settings.jobs),
         presence=NodePresence(store, node, ttl=settings.jobs.heartbeat_timeout),
         s3dir_runner=s3dir_runner,
+        reader=reader,
     )
 
 
@@ -182,18 +187,21 @@ class App:
         contract = ExportContract(
             catalog, self.service.agent_names, cloud_store=settings.results.s3_bucket is not None
         )
+        self.discovery = Discovery(catalog, parts.reader)
         self.grpc = GrpcServer(
             ExportServicer(self.service, contract),
             settings.server.grpc,
+            services=discovery_services(self.discovery),
             auth=access.auth_servicer,
             interceptors=access.interceptors,
             credentials=access.grpc_credentials,
         )
+        routers = [s3dir_router(self.s3dir), discovery_router(self.discovery), web_router()]
         self.http = HttpServer(
             create_app(
                 self.service,
                 contract,
-                routers=[s3dir_router(self.s3dir)],
+                routers=routers,
                 authenticator=access.authenticator,
                 open_routes=access.open_routes,
                 browser_origins=settings.server.browser_origins,
@@ -261,6 +269,7 @@ class App:
         for executor in self.executors.values():
             await executor.close()
         await self.s3dir_pool.close()
+        self.discovery.close()
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.ledger.flush, self.store)
         await asyncio.to_thread(self.parts.presence.release)

@@ -364,7 +364,11 @@ class AuthConfig(Section):
     session_ttl: Duration = timedelta(hours=1)
     renew_window: Duration = timedelta(hours=12)
     # HTTP paths answered without a token (exact, or a prefix ending in "*").
-    open_routes: list[str] = Field(default_factory=lambda: ["/healthz", "/readyz", "/metrics"])
+    # The operator page's code holds no data (its API calls need a token); health and
+    # metrics are for load balancers and Prometheus.
+    open_routes: list[str] = Field(
+        default_factory=lambda: ["/", "/web/*", "/healthz", "/readyz", "/metrics"]
+    )
     # gRPC methods answered without a token ("/package.Service/Method", or ".../*").
     open_grpc_methods: list[str] = Field(default_factory=lambda: ["/grpc.health.v1.Health/*"])
     # Serve without authentication on a non-loopback address (refused unless set).

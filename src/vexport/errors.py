@@ -73,4 +73,5 @@ class PermissionDenied(VexportError):
 
 
 class Unavailable(VexportError):
-    """A part the server needs (its database, its disk) cannot serve now; try again later."""
+    """A part the server needs (its database, its disk, an archive's storage) cannot serve
+    now; try again later."""

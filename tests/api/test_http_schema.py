@@ -8,6 +8,8 @@ the cases are drawn inside the test with Hypothesis.
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 import schemathesis
@@ -22,7 +24,11 @@ EXAMPLES_PER_OPERATION = 25
 def test_no_generated_request_gets_a_server_error(server: RunningServer) -> None:
     document = httpx.get(f"{server.http_url}/openapi.json", timeout=10).json()
     schema = schemathesis.openapi.from_dict(document)
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [
+        operation
+        for operation in (result.ok() for result in schema.get_all_operations())
+        if not _streams(document, operation.path, operation.method)
+    ]
     assert len(operations) >= 6
     failures: list[str] = []
     for operation in operations:
@@ -44,6 +50,12 @@ def test_no_generated_request_gets_a_server_error(server: RunningServer) -> None
 
         check()
     assert not failures, failures[:5]
+
+
+def _streams(document: dict[str, Any], path: str, method: str) -> bool:
+    """Server-sent events never end by themselves (tests/api/test_http_events.py reads them)."""
+    answers = document["paths"][path][method.lower()].get("responses", {})
+    return "text/event-stream" in answers.get("200", {}).get("content", {})
 
 
 @pytest.mark.parametrize("path", ["/api/v1/sessions/x/files/%00", "/api/v1/sessions/%ff%fe"])

@@ -15,7 +15,7 @@ from typing import Any
 
 import av
 
-from vexport.media.decoding import WallDecoder, codec_of
+from vexport.media.decoding import Decoded, WallDecoder, codec_of
 from vexport.media.packets import (
     DEFAULT_FRAME_SECONDS,
     WALL_EPSILON,
@@ -76,6 +76,13 @@ def archive_snapshot(
     write: StillWriter | None = None,
 ) -> ProducedFile:
     """The frame shown at ``at`` (``media/timeline.py``); ExportFailed when none is (a gap)."""
+    shown = shown_frame(packets, at, origin=origin)
+    _write(write, shown.frame, shown.wall, path, container)
+    return _produced(path, origin, shown.wall, container)
+
+
+def shown_frame(packets: Iterable[TimedPacket], at: datetime, *, origin: str) -> Decoded:
+    """The decoded frame shown at ``at``, with its wall time; ExportFailed when none is."""
     target = at.timestamp()
     gop, next_shown = _packets_for(packets, target)
     if not gop:
@@ -103,8 +110,7 @@ def archive_snapshot(
         raise ExportFailed(
             f"no frame of {origin} is shown at {at.isoformat()}: the archive has a gap there"
         )
-    _write(write, shown.frame, shown.wall, path, container)
-    return _produced(path, origin, shown.wall, container)
+    return shown
 
 
 def _packets_for(

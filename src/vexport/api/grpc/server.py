@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -20,6 +20,9 @@ from vexport.protos.vexport.v1 import export_service_pb2_grpc as own_grpc
 COMPAT_SERVICE = spb.DESCRIPTOR.services_by_name["ExportService"].full_name
 OWN_SERVICE = own_pb.DESCRIPTOR.services_by_name["ExportService"].full_name
 
+Registration = tuple[str, Callable[[grpc.aio.Server], None]]
+"""Another service of the process: its full name, and how it adds itself to the server."""
+
 
 class GrpcServer:
     def __init__(
@@ -27,6 +30,7 @@ class GrpcServer:
         servicer: ExportServicer,
         address: str,
         *,
+        services: Sequence[Registration] = (),
         auth: AuthServicer | None = None,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
         credentials: grpc.ServerCredentials | None = None,
@@ -46,16 +50,13 @@ class GrpcServer:
         auth_grpc.add_AuthenticationServiceServicer_to_server(
             auth or AuthServicer(None), self.server
         )
+        self.names = (COMPAT_SERVICE, OWN_SERVICE, AUTH_SERVICE, *(name for name, _ in services))
+        for _, register in services:
+            register(self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
-            (
-                COMPAT_SERVICE,
-                OWN_SERVICE,
-                AUTH_SERVICE,
-                health.SERVICE_NAME,
-                reflection.SERVICE_NAME,
-            ),
+            (*self.names, health.SERVICE_NAME, reflection.SERVICE_NAME),
             self.server,
         )
         if credentials is not None:
@@ -69,10 +70,10 @@ class GrpcServer:
 
     async def start(self) -> None:
         await self.server.start()
-        for name in ("", COMPAT_SERVICE, OWN_SERVICE):
+        for name in ("", *self.names):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     async def stop(self, grace: float) -> None:
-        for name in ("", COMPAT_SERVICE, OWN_SERVICE):
+        for name in ("", *self.names):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.stop(grace)

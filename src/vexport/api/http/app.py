@@ -16,6 +16,7 @@ import vexport
 from vexport.api.contract import ExportContract
 from vexport.api.http.auth import AuthGate, BrowserGuard, auth_router
 from vexport.api.http.errors import install_error_handlers
+from vexport.api.http.events import events_router
 from vexport.api.http.limits import BodySizeLimit
 from vexport.api.http.sessions import sessions_router
 from vexport.auth.authenticator import Authenticator
@@ -56,6 +57,8 @@ def create_app(
         )
     app.add_middleware(BodySizeLimit)
     app.include_router(auth_router(authenticator))
+    # Before the session routes: ``/api/v1/sessions/events`` is not a session id.
+    app.include_router(events_router(service))
     app.include_router(sessions_router(service, contract))
     for router in routers:
         app.include_router(router)
