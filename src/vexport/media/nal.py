@@ -210,6 +210,19 @@ def is_picture(codec: str, nal: bytes) -> bool:
     return 0 <= kind <= 31 if codec == "hevc" else 1 <= kind <= 5
 
 
+def is_disposable(codec: str, data: bytes, framing: int) -> bool:
+    """Whether no other picture refers to this packet's: H.264 slices with nal_ref_idc 0.
+
+    Such a frame (most B-frames of a B-pyramid) can be left undecoded when only a
+    later frame is wanted. H.265 says "not a reference" only within a temporal
+    sub-layer, so its pictures are never called disposable here.
+    """
+    if codec != "h264":
+        return False
+    slices = [n for n in split(data, framing) if is_picture(codec, n)]
+    return bool(slices) and all((n[0] >> 5) & 3 == 0 for n in slices)
+
+
 def picture_nals(codec: str, data: bytes, framing: int) -> list[bytes]:
     """The coded slices of a packet: what the camera encoded, whatever a muxer or a cut adds
     around them (parameter sets, SEI copied from the extradata, delimiters, end of sequence)."""
