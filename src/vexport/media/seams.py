@@ -118,6 +118,7 @@ def _decode(
         decoder: Any = av.CodecContext.create(stream.codec_context.name, "r")
         if stream.codec_context.extradata:
             decoder.extradata = stream.codec_context.extradata
+        decoder.thread_count, decoder.thread_type = 2, "AUTO"  # flushed below: nothing held
         walls: list[float] = []
         index = 0
         try:

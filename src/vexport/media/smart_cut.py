@@ -314,7 +314,7 @@ class SmartCutter:
                 for p in video
                 if run.shown_from - WALL_EPSILON <= p.wall_pts <= last + WALL_EPSILON
             ]
-        frames = _pick(_decode(self._template, video), wanted)
+        frames = _pick(_decode(self._template, video, wanted, self._framing), wanted)
         yield from _merge(self._encode(frames, run.number, before=k1), audio)
         if k1 is None:
             # The whole clip of this run was re-encoded; what follows is past its end.
@@ -415,7 +415,7 @@ class SmartCutter:
             if prefix
             else (run.previous_gop[-1].wall_dts if run.previous_gop else None)
         )
-        frames = _pick(_decode(self._template, decode), needed)
+        frames = _pick(_decode(self._template, decode, needed, self._framing), needed)
         copied = [self._copied(p) for p in prefix]
         yield from _merge([*copied, *self._encode(frames, run.number, after=after)], audio)
 
@@ -546,7 +546,10 @@ class SmartCutter:
                 if self.codec == "h264"
                 else None,
             )
-        frames = _pick(_decode(self._template, [*previous, keyframe, *leading]), leading)
+        frames = _pick(
+            _decode(self._template, [*previous, keyframe, *leading], leading, self._framing),
+            leading,
+        )
         after = max((p.wall_dts for p in previous), default=None)
         return self._encode(frames, keyframe.run, after=after)
 
@@ -589,12 +592,23 @@ def _without_leading(packets: list[TimedPacket], keyframe: TimedPacket) -> list[
     ]
 
 
-def _decode(template: StreamTemplate | None, video: list[TimedPacket]) -> list[Decoded]:
+def _decode(
+    template: StreamTemplate | None,
+    video: list[TimedPacket],
+    wanted: list[TimedPacket],
+    framing: int,
+) -> list[Decoded]:
+    """The frames of ``video``; frames nothing refers to are decoded only if ``wanted``."""
     if template is None or not video:
         return []
-    decoder = WallDecoder(template.codec_name, template.extradata, threads=2)
+    codec = template.codec_name
+    keep = {id(p) for p in wanted}
+    needed = [
+        p for p in video if id(p) in keep or not nal.is_disposable(codec, bytes(p.packet), framing)
+    ]
+    decoder = WallDecoder(codec, template.extradata, threads=2)
     try:
-        return decoder.decode_all(video)
+        return decoder.decode_all(needed)
     except av.FFmpegError as exc:
         raise ExportFailed(f"cannot decode the frames to re-encode at the cut: {exc}") from exc
 
