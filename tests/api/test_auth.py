@@ -46,6 +46,7 @@ PASSWORDS = {
     "vera": "vera views all",
     "root": "the admin's password",
     "sam": "sam sees site 2",
+    "olga": "olga operates site 2",
 }
 API_TOKEN = new_token("vxt_")
 
@@ -90,6 +91,7 @@ def _auth_settings(folder: Path, playlist: Path, ca: CertAuthority, **extra: Any
         {"name": "vera", "roles": ["viewer"], "sessions": "all"},
         {"name": "root", "roles": ["admin"]},
         {"name": "sam", "roles": ["exporter"], "groups": ["site2"]},
+        {"name": "olga", "roles": ["viewer"], "groups": ["site2"], "sessions": "all"},
     ]
     for user in users:  # scrypt for some, Argon2 for the others
         scheme = "scrypt" if user["name"] in ("bob", "sam") else "argon2"
@@ -397,6 +399,22 @@ def test_roles_and_owners(secure: Secure) -> None:
         assert client.get(f"/api/v1/sessions/{mine}/files/{path}").status_code == 404
         assert mine not in {s["session"]["id"] for s in client.get("/api/v1/sessions").json()[
             "sessions"]}  # fmt: skip
+
+    # An operator of site 2 sees every session of site 2's cameras, and no other.
+    start = ARCHIVE_START + timedelta(seconds=1)
+    sams = stub.StartSession(
+        spb.StartSessionRequest(
+            session_options=archive_clip(CAMERA2, start, start + timedelta(seconds=1))
+        ),
+        metadata=sam,
+    ).started_session_id
+    olga = secure.login("olga")
+    assert sams in listed(olga) and mine not in listed(olga)
+    assert sams not in listed(alice)
+    stub.GetSessionState(spb.GetSessionStateRequest(session_id=sams), metadata=olga)
+    with pytest.raises(grpc.RpcError) as error:
+        stub.GetSessionState(spb.GetSessionStateRequest(session_id=mine), metadata=olga)
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND
 
     # A viewer who sees all sessions reads it but may not destroy it; an admin may.
     assert mine in listed(vera) and mine in listed(root)
