@@ -153,6 +153,13 @@ def test_a_vendor_client_runs_a_whole_export_session(secure: Secure) -> None:
         )
     )
     assert len(data) == file.size > 0
+    with secure.http() as client:  # the same file again, in ranges: one audited download
+        for first in (0, 100):
+            part = client.get(
+                f"/api/v1/sessions/{started}/files/{file.path}",
+                headers={**dict(metadata), "range": f"bytes={first}-{first + 99}"},
+            )
+            assert part.status_code == 206 and part.content == data[first : first + 100]
     (page,) = stub.ListSessions(spb.ListSessionsRequest(), metadata=metadata)
     assert started in [info.session.id for info in page.sessions]
     stub.DestroySession(spb.DestroySessionRequest(session_id=started), metadata=metadata)
