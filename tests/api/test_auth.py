@@ -35,6 +35,7 @@ from tests.api.options import archive_clip
 from tests.testca import CertAuthority
 from vexport.auth.passwords import hash_password
 from vexport.auth.tokens import new_token, token_hash
+from vexport.config import UserConfig
 from vexport.protos.axxonsoft.bl.auth import Authentication_pb2 as apb
 from vexport.protos.axxonsoft.bl.auth import Authentication_pb2_grpc as apb_grpc
 from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
@@ -484,7 +485,9 @@ def test_mutual_tls_refuses_a_client_without_a_certificate(
     settings = _auth_settings(
         tmp_path, archive_playlist, ca, client_ca_file=str(client_ca.write(tmp_path / "cca.pem"))
     )
+    settings.auth.users.append(UserConfig(name="agent", roles=["viewer"], certificates=["agent-1"]))
     client_cert, client_key = client_ca.issue("agent-1", server=False).write(tmp_path, "agent")
+    other_cert, other_key = client_ca.issue("tool-7", server=False).write(tmp_path, "tool")
     with running_server(settings) as server:
         root = ca.pem
         bare = grpc.secure_channel(server.address, grpc.ssl_channel_credentials(root))
@@ -505,11 +508,33 @@ def test_mutual_tls_refuses_a_client_without_a_certificate(
             apb.AuthenticateRequest(user_name="alice", password=PASSWORDS["alice"]), timeout=10
         )
         assert answer.error_code == apb.AUTHENTICATE_CODE_OK
+        # The certificate a user claims logs in as that user, without a token.
+        stub = spb_grpc.ExportServiceStub(with_cert)
+        list(stub.ListSessions(spb.ListSessionsRequest(), timeout=10))
+        with pytest.raises(grpc.RpcError) as error:
+            stub.StartSession(spb.StartSessionRequest(session_options=_clip()), timeout=10)
+        assert error.value.details() == "user 'agent' (viewer) may not start sessions"
+        unclaimed = grpc.secure_channel(
+            server.address,
+            grpc.ssl_channel_credentials(
+                root, private_key=other_key.read_bytes(), certificate_chain=other_cert.read_bytes()
+            ),
+        )
+        with pytest.raises(grpc.RpcError) as error:
+            list(spb_grpc.ExportServiceStub(unclaimed).ListSessions(spb.ListSessionsRequest()))
+        assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
         context = ssl.create_default_context(cadata=root.decode())
         with pytest.raises(httpx.HTTPError), httpx.Client(verify=context) as client:
             client.get(server.http_url + "/api/v1/sessions")
         context.load_cert_chain(client_cert, client_key)
+        with httpx.Client(verify=context) as client:
+            assert client.get(server.http_url + "/api/v1/sessions").status_code == 200
+            body = json_format.MessageToDict(_clip())
+            reply = client.post(server.http_url + "/api/v1/sessions", json=body)
+            assert reply.status_code == 403
+        context = ssl.create_default_context(cadata=root.decode())
+        context.load_cert_chain(other_cert, other_key)
         with httpx.Client(verify=context) as client:
             assert client.get(server.http_url + "/api/v1/sessions").status_code == 401
 

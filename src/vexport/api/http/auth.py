@@ -92,6 +92,13 @@ class AuthGate:
             return
         token = bearer_token(_header(scope, b"authorization"))
         message = _NO_TOKEN
+        names = scope.get("extensions", {}).get("tls", {}).get("client_names")
+        if token is None and names:  # a client certificate a user claims (mTLS)
+            principal = self.authenticator.authenticate_certificate(names)
+            if principal is not None:
+                with acting_as(principal, _client(scope)):
+                    await self.app(scope, receive, send)
+                return
         if token is not None:
             try:
                 principal = await asyncio.to_thread(self.authenticator.authenticate, token)
