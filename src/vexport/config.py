@@ -287,6 +287,9 @@ class UserConfig(Section):
     tokens: list[SecretStr] = Field(default_factory=list)
     roles: list[Role] = Field(default_factory=lambda: list[Role](["viewer"]))
     groups: list[str] = Field(default_factory=list)
+    # Client certificates (mTLS, signed by [tls] client_ca_file) that log in as this user,
+    # by their subject common name or a DNS/URI subject alternative name.
+    certificates: list[str] = Field(default_factory=list)
     # Origins this user may export and see (globs: "hosts/site1/*"); unset: every origin
     # (unless a group limits them).
     origins: list[str] | None = None

@@ -36,6 +36,7 @@ from tests.testca import CertAuthority
 from vexport.api.http.auth import path_is_open
 from vexport.auth.passwords import hash_password
 from vexport.auth.tokens import new_token, token_hash
+from vexport.config import UserConfig
 from vexport.protos.axxonsoft.bl.auth import Authentication_pb2 as apb
 from vexport.protos.axxonsoft.bl.auth import Authentication_pb2_grpc as apb_grpc
 from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
@@ -47,6 +48,7 @@ PASSWORDS = {
     "vera": "vera views all",
     "root": "the admin's password",
     "sam": "sam sees site 2",
+    "olga": "olga operates site 2",
 }
 API_TOKEN = new_token("vxt_")
 
@@ -91,6 +93,7 @@ def _auth_settings(folder: Path, playlist: Path, ca: CertAuthority, **extra: Any
         {"name": "vera", "roles": ["viewer"], "sessions": "all"},
         {"name": "root", "roles": ["admin"]},
         {"name": "sam", "roles": ["exporter"], "groups": ["site2"]},
+        {"name": "olga", "roles": ["viewer"], "groups": ["site2"], "sessions": "all"},
     ]
     for user in users:  # scrypt for some, Argon2 for the others
         scheme = "scrypt" if user["name"] in ("bob", "sam") else "argon2"
@@ -152,6 +155,13 @@ def test_a_vendor_client_runs_a_whole_export_session(secure: Secure) -> None:
         )
     )
     assert len(data) == file.size > 0
+    with secure.http() as client:  # the same file again, in ranges: one audited download
+        for first in (0, 100):
+            part = client.get(
+                f"/api/v1/sessions/{started}/files/{file.path}",
+                headers={**dict(metadata), "range": f"bytes={first}-{first + 99}"},
+            )
+            assert part.status_code == 206 and part.content == data[first : first + 100]
     (page,) = stub.ListSessions(spb.ListSessionsRequest(), metadata=metadata)
     assert started in [info.session.id for info in page.sessions]
     stub.DestroySession(spb.DestroySessionRequest(session_id=started), metadata=metadata)
@@ -403,6 +413,22 @@ def test_roles_and_owners(secure: Secure) -> None:
         assert mine not in {s["session"]["id"] for s in client.get("/api/v1/sessions").json()[
             "sessions"]}  # fmt: skip
 
+    # An operator of site 2 sees every session of site 2's cameras, and no other.
+    start = ARCHIVE_START + timedelta(seconds=1)
+    sams = stub.StartSession(
+        spb.StartSessionRequest(
+            session_options=archive_clip(CAMERA2, start, start + timedelta(seconds=1))
+        ),
+        metadata=sam,
+    ).started_session_id
+    olga = secure.login("olga")
+    assert sams in listed(olga) and mine not in listed(olga)
+    assert sams not in listed(alice)
+    stub.GetSessionState(spb.GetSessionStateRequest(session_id=sams), metadata=olga)
+    with pytest.raises(grpc.RpcError) as error:
+        stub.GetSessionState(spb.GetSessionStateRequest(session_id=mine), metadata=olga)
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND
+
     # A viewer who sees all sessions reads it but may not destroy it; an admin may.
     assert mine in listed(vera) and mine in listed(root)
     with pytest.raises(grpc.RpcError) as error:
@@ -464,7 +490,9 @@ def test_mutual_tls_refuses_a_client_without_a_certificate(
     settings = _auth_settings(
         tmp_path, archive_playlist, ca, client_ca_file=str(client_ca.write(tmp_path / "cca.pem"))
     )
+    settings.auth.users.append(UserConfig(name="agent", roles=["viewer"], certificates=["agent-1"]))
     client_cert, client_key = client_ca.issue("agent-1", server=False).write(tmp_path, "agent")
+    other_cert, other_key = client_ca.issue("tool-7", server=False).write(tmp_path, "tool")
     with running_server(settings) as server:
         root = ca.pem
         bare = grpc.secure_channel(server.address, grpc.ssl_channel_credentials(root))
@@ -485,11 +513,33 @@ def test_mutual_tls_refuses_a_client_without_a_certificate(
             apb.AuthenticateRequest(user_name="alice", password=PASSWORDS["alice"]), timeout=10
         )
         assert answer.error_code == apb.AUTHENTICATE_CODE_OK
+        # The certificate a user claims logs in as that user, without a token.
+        stub = spb_grpc.ExportServiceStub(with_cert)
+        list(stub.ListSessions(spb.ListSessionsRequest(), timeout=10))
+        with pytest.raises(grpc.RpcError) as error:
+            stub.StartSession(spb.StartSessionRequest(session_options=_clip()), timeout=10)
+        assert error.value.details() == "user 'agent' (viewer) may not start sessions"
+        unclaimed = grpc.secure_channel(
+            server.address,
+            grpc.ssl_channel_credentials(
+                root, private_key=other_key.read_bytes(), certificate_chain=other_cert.read_bytes()
+            ),
+        )
+        with pytest.raises(grpc.RpcError) as error:
+            list(spb_grpc.ExportServiceStub(unclaimed).ListSessions(spb.ListSessionsRequest()))
+        assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
         context = ssl.create_default_context(cadata=root.decode())
         with pytest.raises(httpx.HTTPError), httpx.Client(verify=context) as client:
             client.get(server.http_url + "/api/v1/sessions")
         context.load_cert_chain(client_cert, client_key)
+        with httpx.Client(verify=context) as client:
+            assert client.get(server.http_url + "/api/v1/sessions").status_code == 200
+            body = json_format.MessageToDict(_clip())
+            reply = client.post(server.http_url + "/api/v1/sessions", json=body)
+            assert reply.status_code == 403
+        context = ssl.create_default_context(cadata=root.decode())
+        context.load_cert_chain(other_cert, other_key)
         with httpx.Client(verify=context) as client:
             assert client.get(server.http_url + "/api/v1/sessions").status_code == 401
 

@@ -146,7 +146,8 @@ def test_bearer_header_parsing() -> None:
     assert bearer_token("Bearer " + "x" * 10000) is None
 
 
-def test_jwts_of_the_configured_issuer_are_accepted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("key_set", ["file", "url"])
+def test_jwts_of_the_configured_issuer_are_accepted(tmp_path: Path, key_set: str) -> None:
     import json
     import time
 
@@ -165,7 +166,18 @@ def test_jwts_of_the_configured_issuer_are_accepted(tmp_path: Path) -> None:
         {"enabled": True, "groups": [{"name": "site1", "origins": ["hosts/site1/*"]}]}
     )
     directory = Directory.from_config(config)
-    oidc = OidcConfig(issuer="https://idp.example", audience="vexport", jwks_file=jwks)
+    if key_set == "file":
+        oidc = OidcConfig(issuer="https://idp.example", audience="vexport", jwks_file=jwks)
+    else:  # the provider's endpoint, over real HTTP
+        import functools
+        import http.server
+        import threading
+
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=tmp_path)
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/jwks.json"
+        oidc = OidcConfig(issuer="https://idp.example", audience="vexport", jwks_url=url)
     auth = Authenticator(
         directory,
         MemorySessionTokens(),
@@ -198,6 +210,9 @@ def test_jwts_of_the_configured_issuer_are_accepted(tmp_path: Path) -> None:
     ):
         with pytest.raises(Unauthenticated, match=reason):
             auth.authenticate(bad)
+    if key_set == "url":
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def test_wrong_passwords_lock_the_user_name_for_a_while(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from fastapi import FastAPI, WebSocket
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from vexport.api.http.auth import AuthGate
+from vexport.api.http.auth import AuthGate, BrowserGuard
 from vexport.auth.authenticator import Authenticator
 from vexport.auth.directory import Directory
 from vexport.auth.principal import current
@@ -31,6 +31,7 @@ def _app() -> FastAPI:
         renew_window=timedelta(hours=1),
     )
     app.add_middleware(AuthGate, authenticator=authenticator, open_routes=["/healthz"])
+    app.add_middleware(BrowserGuard, allowed_origins=["https://ops.example"])
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -62,3 +63,14 @@ def test_routes_added_after_the_gate_are_covered_websockets_too() -> None:
         assert closed.value.code == 1008
         with client.websocket_connect("/live", headers=auth) as websocket:
             assert websocket.receive_text() == "ops"
+        with client.websocket_connect(
+            "/live", headers={**auth, "origin": "https://ops.example"}
+        ) as websocket:
+            assert websocket.receive_text() == "ops"
+        # Cross-site websocket hijacking: another page's origin is closed before accepting.
+        with (
+            pytest.raises(WebSocketDisconnect) as closed,
+            client.websocket_connect("/live", headers={**auth, "origin": "https://evil.example"}),
+        ):
+            pass
+        assert closed.value.code == 1008

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
@@ -137,6 +137,11 @@ class Authenticator:
         if self.jwt is not None and token.count(".") == 2:
             return self.jwt(token)
         raise Unauthenticated("not a token this server gave out")
+
+    def authenticate_certificate(self, names: Sequence[str]) -> Principal | None:
+        """The caller a verified client certificate names (mTLS), if a user claims it."""
+        user = self.directory.user_of_certificate(names)
+        return None if user is None else self.directory.principal(user, method="certificate")
 
     def renew(self, token: str) -> Issued:
         """A new session token for ``token`` (also an expired one, within its renewal window)."""

@@ -35,7 +35,11 @@ class Directory:
         self._groups = {group.name: group for group in groups}
         self._users: dict[str, User] = {}
         self._by_token: dict[str, str] = {}
+        self._by_certificate: dict[str, str] = {}
         for config in users:
+            for name in config.certificates:
+                if self._by_certificate.setdefault(name, config.name) != config.name:
+                    raise ValueError(f"certificate name {name!r} is given to two users")
             user = self._user(config)
             if user.name in self._users:
                 raise ValueError(f"user {user.name!r} is configured twice")
@@ -61,6 +65,14 @@ class Directory:
     def user_of_token(self, hashed: str) -> User | None:
         name = self._by_token.get(hashed)
         return None if name is None else self._users[name]
+
+    def user_of_certificate(self, names: Iterable[str]) -> User | None:
+        """The user a client certificate with these subject names logs in as, if any."""
+        for name in names:
+            user = self._by_certificate.get(name)
+            if user is not None:
+                return self._users[user]
+        return None
 
     def principal(
         self,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from fnmatch import fnmatchcase
 
@@ -69,7 +69,6 @@ class Principal:
     groups: tuple[str, ...] = ()
     # How the caller proved who it is: "password", "token", "session", "jwt".
     method: str = "session"
-    client: str = field(default="", compare=False)
 
     @property
     def is_admin(self) -> bool:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from vexport.auth.audit import AuditEvent, AuditLog
@@ -46,6 +47,9 @@ log = logging.getLogger(__name__)
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 STOPPED_QUEUED = "stopped before the export started"
+DOWNLOAD_WINDOW = timedelta(minutes=10)
+"""Reads of one file by one user within this long are one audited download."""
+MAX_REMEMBERED_READS = 10_000
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ class JobService:
     ) -> None:
         self.settings = settings
         self.audit = audit or AuditLog()
+        self._reads: dict[tuple[str, str, str], datetime] = {}
+        self._reads_lock = threading.Lock()
         self.store = store
         self.results = results
         self.executors = dict(executors)
@@ -211,12 +217,13 @@ class JobService:
         for file in job.files:
             if file.file_id == file_id:
                 self.ledger.access(job_id, self.clock())
-                self._audit(
-                    Action.DOWNLOAD,
-                    job_id,
-                    "ok",
-                    {"file": file.file_id, "size": file.size, "sha256": file.sha256},
-                )
+                if self._first_read_lately(job_id, file.file_id):
+                    self._audit(
+                        Action.DOWNLOAD,
+                        job_id,
+                        "ok",
+                        {"file": file.file_id, "size": file.size, "sha256": file.sha256},
+                    )
                 try:
                     return file, self.results.open(file)
                 except NotFound:
@@ -296,6 +303,23 @@ class JobService:
             raise
         self._audit(action, job_id, "ok", {"origins": _origins(job), "state": job.state.name})
         return job
+
+    def _first_read_lately(self, job_id: str, file_id: str) -> bool:
+        """Whether this caller's read of the file is its first in ``DOWNLOAD_WINDOW``.
+
+        A player or a resuming client reads one file in many ranges or calls: the
+        audit log records one download, not each piece of it.
+        """
+        principal = current()
+        key = (principal.name if principal is not None else "-", job_id, file_id)
+        now = self.clock()
+        with self._reads_lock:
+            last = self._reads.get(key)
+            self._reads[key] = now
+            if len(self._reads) > MAX_REMEMBERED_READS:
+                horizon = now - DOWNLOAD_WINDOW
+                self._reads = {k: t for k, t in self._reads.items() if t > horizon}
+        return last is None or now - last > DOWNLOAD_WINDOW
 
     def _audit(self, action: Action, job_id: str, outcome: str, details: dict[str, Any]) -> None:
         principal: Principal | None = current()

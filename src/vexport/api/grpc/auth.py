@@ -181,6 +181,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     async def _principal(self, token: str | None, context: grpc.aio.ServicerContext) -> Principal:
         if token is None:
+            principal = self.authenticator.authenticate_certificate(_certificate_names(context))
+            if principal is not None:
+                return principal
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, _NO_TOKEN)
         assert token is not None
         try:
@@ -188,6 +191,15 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         except Unauthenticated as exc:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
             raise
+
+
+def _certificate_names(context: grpc.aio.ServicerContext) -> list[str]:
+    """The subject names of the client's verified certificate (mTLS); none without one."""
+    auth = context.auth_context() or {}
+    names = []
+    for key in ("x509_common_name", "x509_subject_alternative_name"):
+        names += [value.decode(errors="replace") for value in auth.get(key, ())]
+    return names
 
 
 def _peer(context: grpc.aio.ServicerContext) -> str:

@@ -92,6 +92,13 @@ class AuthGate:
             return
         token = bearer_token(_header(scope, b"authorization"))
         message = _NO_TOKEN
+        names = scope.get("extensions", {}).get("tls", {}).get("client_names")
+        if token is None and names:  # a client certificate a user claims (mTLS)
+            principal = self.authenticator.authenticate_certificate(names)
+            if principal is not None:
+                with acting_as(principal, _client(scope)):
+                    await self.app(scope, receive, send)
+                return
         if token is not None:
             try:
                 principal = await asyncio.to_thread(self.authenticator.authenticate, token)
@@ -115,10 +122,16 @@ class BrowserGuard:
         self.allowed = frozenset(origin.rstrip("/") for origin in allowed_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         origin = _header(scope, b"origin")
+        if scope["type"] == "websocket":  # browsers send Origin on websockets too
+            if origin is not None and not self._origin_allowed(scope, origin):
+                await send({"type": "websocket.close", "code": 1008, "reason": "origin"})
+                return
+            await self.app(scope, receive, send)
+            return
         if origin is not None and not self._origin_allowed(scope, origin):
             await _send_error(
                 send, 403, "PERMISSION_DENIED",
@@ -140,7 +153,7 @@ class BrowserGuard:
         if origin.rstrip("/") in self.allowed:
             return True
         host = _header(scope, b"host")
-        scheme = scope.get("scheme", "http")
+        scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", ""), scope.get("scheme"))
         return host is not None and origin.rstrip("/") == f"{scheme}://{host}"
 
     @staticmethod
