@@ -120,6 +120,10 @@ class JobWorker:
             except Exception as exc:  # a bug, not a media problem: say so, keep the worker up
                 log.exception("job %s failed unexpectedly", job.id)
                 result = RunResult(error=f"internal error: {type(exc).__name__}")
+            if result.error and not result.files:
+                # A failed run's partial files go before the outcome is written: a run
+                # that filled the disk must leave room for the row that says so.
+                shutil.rmtree(workdir, ignore_errors=True)
             try:
                 self._finish(job, control, result)
             finally:
