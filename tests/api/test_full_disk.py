@@ -86,7 +86,13 @@ def server(small_disk: Path, archive_playlist: Path) -> Iterator[RunningServer]:
 
 
 def _no_internals(text: str, server: RunningServer) -> None:
-    for internal in ("INSERT", "UPDATE", "sqlite", "Traceback", str(server.settings.server.data_dir)):
+    for internal in (
+        "INSERT",
+        "UPDATE",
+        "sqlite",
+        "Traceback",
+        str(server.settings.server.data_dir),
+    ):
         assert internal not in text, text
 
 
