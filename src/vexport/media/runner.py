@@ -61,6 +61,7 @@ from vexport.media.snapshot import (
 from vexport.media.text import add_soft_subtitles, format_wall
 from vexport.media.transcode import TranscodeJob, Transcoder, WallMap
 from vexport.media.ts_passthrough import passthrough_clip
+from vexport.redact import without_locations
 from vexport.sources.archive_index import ArchiveError, ArchiveIndex, load_archive_index
 from vexport.sources.live import LiveInput
 from vexport.storage import StorageError, StorageReader, default_reader
@@ -198,7 +199,8 @@ def _run_source(
     except ExportFailed:
         raise
     except (ArchiveError, StorageError) as exc:
-        raise ExportFailed(f"archive of {source.origin}: {exc}") from exc
+        # The segment's name, not where the archive lives (a server path, an internal URL).
+        raise ExportFailed(f"archive of {source.origin}: {without_locations(str(exc))}") from exc
     except (av.FFmpegError, OSError) as exc:
         if getattr(exc, "errno", None) == errno.ENOSPC:
             raise ExportFailed(f"{source.origin}: {DISK_FULL}") from exc
