@@ -75,3 +75,6 @@ class PermissionDenied(VexportError):
 class Unavailable(VexportError):
     """A part the server needs (its database, its disk, an archive's storage) cannot serve
     now; try again later."""
+
+    # The cause is a full disk (the store may make room for a write that must not fail).
+    disk_full: bool = False

@@ -43,3 +43,21 @@ def redact_text(text: str, url: str) -> str:
     if url and "://" in url:
         text = text.replace(url, redact_url(url, keep_query=True))
     return _USERINFO.sub(r"\1", text)
+
+
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+
+
+def without_locations(text: str) -> str:
+    """Text for a client, each URL in it cut to its last path part (``…/seg00001.ts``).
+
+    Where a camera's archive lives (a server path, an internal host, a bucket)
+    is the operator's business; which segment failed is the client's.
+    """
+
+    def name(match: re.Match[str]) -> str:
+        path = urlsplit(match.group(0)).path.rstrip("/")
+        last = path.rsplit("/", 1)[-1]
+        return f"…/{last}" if last else "…"
+
+    return _URL.sub(name, text)

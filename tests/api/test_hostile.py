@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
@@ -21,23 +22,41 @@ import httpx
 import pytest
 from google.protobuf import json_format
 
-from tests.api.conftest import ARCHIVE_START, CAMERA, sources
-from tests.api.harness import RunningServer, make_settings, running_server, start_session
+from tests.api.conftest import ARCHIVE_START, CAMERA, STORAGE, sources
+from tests.api.harness import (
+    RunningServer,
+    make_settings,
+    running_server,
+    start_session,
+    wait_completed,
+)
 from tests.api.options import archive_clip, archive_snapshot
 from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
 from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
 
 S = grpc.StatusCode
 CALLER = "hostile-caller"
+BROKEN = "hosts/test/DeviceIpint.7/SourceEndpoint.video:0:0"
 
 
 @pytest.fixture(scope="module")
 def server(
     tmp_path_factory: pytest.TempPathFactory, archive_playlist: Path
 ) -> Iterator[RunningServer]:
+    broken = tmp_path_factory.mktemp("broken-archive")
+    shutil.copytree(archive_playlist.parent, broken, dirs_exist_ok=True)
+    sorted(broken.glob("*.ts"))[0].unlink()  # listed, but gone
     settings = make_settings(
         tmp_path_factory.mktemp("data"),
-        sources=sources(archive_playlist),
+        sources=[
+            *sources(archive_playlist),
+            {
+                "origin": BROKEN,
+                "archives": [
+                    {"storage": STORAGE, "url": (broken / archive_playlist.name).as_uri()}
+                ],
+            },
+        ],
         export_to_s3dir={"session_ids": [CALLER], "archive_buckets": ["*"]},
     )
     with running_server(settings) as running:
@@ -245,3 +264,14 @@ def test_export_to_s3dir_numbers_are_strict(
     assert answer.status_code == 200
     assert answer.json()["ErrorCode"] == -1
     assert answer.json()["ErrorMessage"].startswith(f"{field}: ")
+
+
+def test_a_failed_export_names_the_segment_not_where_the_archive_lives(
+    server: RunningServer,
+) -> None:
+    stub = server.stub()
+    options = archive_clip(BROKEN, ARCHIVE_START, ARCHIVE_START + timedelta(seconds=1))
+    state = wait_completed(stub, start_session(stub, options))
+    assert not state.result.succeeded
+    assert "seg00000.ts" in state.error, state.error
+    assert "file:" not in state.error and "/tmp" not in state.error, state.error

@@ -6,8 +6,13 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
+from sqlalchemy import event
+
+from vexport.errors import Unavailable
 from vexport.jobs.model import TRANSITIONS, JobKind, JobState, can_move, sources_of
 from vexport.jobs.store import DuplicateJob, JobStore, NewJob
 from vexport.results.base import ResultFile
@@ -199,5 +204,30 @@ def test_the_migrations_make_the_models_schema_on_postgresql(postgres_url: str) 
     try:
         with store.engine.connect() as connection:
             assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    finally:
+        store.close()
+
+
+def test_a_full_database_is_unavailable_in_words_and_reads_go_on(tmp_path: Path) -> None:
+    """SQLite's own SQLITE_FULL (a page limit on every connection): no SQL in the message."""
+    store = JobStore(f"sqlite:///{tmp_path / 'full.db'}")
+    try:
+        store.add(new("kept"))
+        pages = store.engine.connect().exec_driver_sql("PRAGMA page_count").scalar()
+        store.engine.dispose()
+
+        @event.listens_for(store.engine, "connect")
+        def _limit(connection: Any, record: Any) -> None:
+            connection.execute(f"PRAGMA max_page_count = {pages}")
+
+        with pytest.raises(Unavailable) as caught:
+            for index in range(200):  # until the pages run out
+                store.add(new(f"more-{index}", request={"plan": {"pad": "x" * 4000}}))
+        message = str(caught.value)
+        assert "disk is full" in message
+        assert "INSERT" not in message and "jobs" not in message and "sqlite" not in message
+        kept = store.get("kept")
+        assert kept is not None and kept.id == "kept"  # reads go on
+        assert "kept" in {job.id for job in store.page(before_seq=None, limit=1000)}
     finally:
         store.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -136,6 +137,7 @@ class JobStore:
     """CRUD and compare-and-set transitions over jobs; thread-safe (one pool per process)."""
 
     def __init__(self, database_url: str, *, migrate: bool = True, pool_size: int = 10) -> None:
+        self._reserve = _Reserve(None)
         options: dict[str, Any] = {"json_serializer": json.dumps}
         if not database_url.startswith("sqlite"):
             options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
@@ -144,6 +146,7 @@ class JobStore:
             database = self.engine.url.database
             if database and database != ":memory:" and not database.startswith("file:"):
                 private_file(Path(database))  # 0600 before SQLite makes it (and -wal, -shm)
+                self._reserve = _Reserve(Path(database + ".reserve"))
             event.listen(self.engine, "connect", _sqlite_pragmas)
         if migrate:
             upgrade(self.engine)
@@ -376,6 +379,18 @@ class JobStore:
         conditions = [JobRow.id == job_id, JobRow.state.in_([int(s) for s in from_states])]
         if owner is not None:
             conditions.append(JobRow.owner == owner)
+        try:
+            return self._complete(conditions, values, files)
+        except Unavailable as exc:
+            # The outcome of a run is the one write that must not be lost: on a full disk
+            # the reserve makes room for it, once (docs/design/robustness.md).
+            if not (exc.disk_full and self._reserve.release()):
+                raise
+            return self._complete(conditions, values, files)
+
+    def _complete(
+        self, conditions: list[Any], values: dict[str, Any], files: Sequence[ResultFile]
+    ) -> bool:
         with self._tx() as orm:
             # The compare-and-set comes first: it takes the write lock (SQLite) or the
             # row lock (PostgreSQL) before anything else is read or written.
@@ -663,10 +678,51 @@ class JobStore:
             orm.execute(delete(LeaseRow).where(LeaseRow.name == name, LeaseRow.owner == owner))
 
 
+def error_is_full(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower() if exc.orig is not None else ""
+    return "full" in text or "no space" in text
+
+
+class _Reserve:
+    """A file of ``SIZE`` zero bytes next to the SQLite database, given up on a full disk.
+
+    When the disk fills (results, another program), SQLite cannot grow its
+    write-ahead log, and a finished run could not record its outcome: the
+    session would stay S_RUNNING. Deleting the reserve frees room for that
+    write; the reserve is made again at the next start.
+    """
+
+    SIZE = 1024 * 1024
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        if path is None or path.exists():
+            return
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError:
+            return
+        try:
+            os.write(descriptor, bytes(self.SIZE))
+        except OSError:  # no room for it now: none this time
+            os.close(descriptor)
+            path.unlink(missing_ok=True)
+            return
+        os.close(descriptor)
+
+    def release(self) -> bool:
+        """Free the reserve's space; whether there was any to free."""
+        if self.path is None or not self.path.exists():
+            return False
+        self.path.unlink(missing_ok=True)
+        log.error("the database's disk is full: released the %d-byte reserve", self.SIZE)
+        return True
+
+
 def database_trouble(exc: DBAPIError) -> str:
     """What a database error means for a client, in words, without SQL or parameters."""
     text = str(exc.orig).lower() if exc.orig is not None else ""
-    if "full" in text or "no space" in text:
+    if error_is_full(exc):
         return "the server's database disk is full; reads still work, new exports cannot start"
     if "locked" in text or "busy" in text:
         return "the server's database is busy; try again"
@@ -686,7 +742,9 @@ def _translated() -> Iterator[None]:
         raise  # the callers' duplicate detection
     except DBAPIError as exc:
         log.warning("database error: %s", type(exc.orig).__name__ if exc.orig else exc)
-        raise Unavailable(database_trouble(exc)) from exc
+        error = Unavailable(database_trouble(exc))
+        error.disk_full = error_is_full(exc)
+        raise error from exc
 
 
 def _due(row: Row[Any] | Any) -> Due:

@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vexport.config import JobsConfig
+from vexport.errors import Unavailable
 from vexport.jobs.control import StoreJobControl
 from vexport.jobs.model import Job, JobKind, JobState
 from vexport.jobs.store import STOP_REASON, JobStore
+from vexport.media.formats import DISK_FULL
 from vexport.private import private_dir
 from vexport.results.base import ResultFile, ResultStore
 from vexport.timeutil import utcnow
@@ -100,9 +102,20 @@ class JobWorker:
 
     def run(self, job_id: str, control: StoreJobControl | None = None) -> None:
         """Run ``job_id`` if it is waiting; ``control`` lets the caller stop or abort it."""
-        job = self.store.claim(
-            job_id, owner=self.node, lease_until=self.clock() + self.config.heartbeat_timeout
-        )
+        try:
+            job = self.store.claim(
+                job_id, owner=self.node, lease_until=self.clock() + self.config.heartbeat_timeout
+            )
+        except Unavailable as exc:
+            if not exc.disk_full:
+                raise
+            # Not even the claim fits on the disk: the job fails now (the store's reserve
+            # makes room for that row) instead of waiting in the queue for space.
+            log.error("job %s cannot start: %s", job_id, exc)
+            self.store.complete(
+                job_id, succeeded=False, error=DISK_FULL, files=(), now=self.clock()
+            )
+            return
         if job is None:
             return  # stopped or destroyed while queued, or another worker has it
         control = control or self.control(job_id)
@@ -120,6 +133,10 @@ class JobWorker:
             except Exception as exc:  # a bug, not a media problem: say so, keep the worker up
                 log.exception("job %s failed unexpectedly", job.id)
                 result = RunResult(error=f"internal error: {type(exc).__name__}")
+            if result.error and not result.files:
+                # A failed run's partial files go before the outcome is written: a run
+                # that filled the disk must leave room for the row that says so.
+                shutil.rmtree(workdir, ignore_errors=True)
             try:
                 self._finish(job, control, result)
             finally:

@@ -30,6 +30,7 @@ import av
 
 from vexport.media import nal
 from vexport.media.control import JobControl
+from vexport.media.formats import error_text
 from vexport.media.packets import (
     DEFAULT_FRAME_SECONDS,
     WALL_EPSILON,
@@ -559,7 +560,7 @@ class ClipWriter:
                 part.discard()
                 part = None
             raise ExportFailed(
-                f"writing {self.container.value} for {self.origin} failed: {exc}"
+                f"writing {self.container.value} for {self.origin} failed: {error_text(exc)}"
             ) from exc
         finally:
             close_part()

@@ -7,9 +7,10 @@ overlay, privacy, PDF and decision types at the top without a circle.
 
 from __future__ import annotations
 
+import errno
 from enum import StrEnum
 
-__all__ = ["ContainerFormat", "ExportFailed", "ExportKind"]
+__all__ = ["DISK_FULL", "ContainerFormat", "ExportFailed", "ExportKind", "error_text"]
 
 
 class ExportKind(StrEnum):
@@ -73,3 +74,21 @@ _MUXER = {
 
 class ExportFailed(Exception):
     """The export could not produce a usable result; the message says why, for the user."""
+
+
+DISK_FULL = "the server's disk is full: no space left for the result files"
+
+
+def error_text(exc: BaseException) -> str:
+    """An OS or FFmpeg error for a user: the reason without the file it names.
+
+    ``str()`` of an ``OSError`` (and of PyAV's errors)
+    ends with the file's path: a server path no client may see. A full disk is
+    said in words (docs/design/robustness.md).
+    """
+    number, reason = getattr(exc, "errno", None), getattr(exc, "strerror", None)
+    if number == errno.ENOSPC:
+        return DISK_FULL
+    if reason and getattr(exc, "filename", None):
+        return str(reason)  # the message without the path
+    return str(exc)

@@ -10,6 +10,7 @@ producing its own files.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import tempfile
 import threading
@@ -35,6 +36,7 @@ from vexport.media.clip_writer import (
 from vexport.media.control import JobControl
 from vexport.media.decision import AudioPath, Decision, VideoPath, decision_of
 from vexport.media.ffmpeg import ffmpeg_binary
+from vexport.media.formats import DISK_FULL, error_text
 from vexport.media.packets import TimedPacket, wall_datetime
 from vexport.media.pdf import PdfLayout, write_pdf
 from vexport.media.pixels import PixelChain, pixel_chain, render_still
@@ -59,6 +61,7 @@ from vexport.media.snapshot import (
 from vexport.media.text import add_soft_subtitles, format_wall
 from vexport.media.transcode import TranscodeJob, Transcoder, WallMap
 from vexport.media.ts_passthrough import passthrough_clip
+from vexport.redact import without_locations
 from vexport.sources.archive_index import ArchiveError, ArchiveIndex, load_archive_index
 from vexport.sources.live import LiveInput
 from vexport.storage import StorageError, StorageReader, default_reader
@@ -196,11 +199,16 @@ def _run_source(
     except ExportFailed:
         raise
     except (ArchiveError, StorageError) as exc:
-        raise ExportFailed(f"archive of {source.origin}: {exc}") from exc
-    except av.FFmpegError as exc:
-        raise ExportFailed(f"video of {source.origin} could not be read: {exc}") from exc
-    except OSError as exc:
-        raise ExportFailed(f"{source.origin}: {exc.strerror or exc}") from exc
+        # The segment's name, not where the archive lives (a server path, an internal URL).
+        raise ExportFailed(f"archive of {source.origin}: {without_locations(str(exc))}") from exc
+    except (av.FFmpegError, OSError) as exc:
+        if getattr(exc, "errno", None) == errno.ENOSPC:
+            raise ExportFailed(f"{source.origin}: {DISK_FULL}") from exc
+        if isinstance(exc, av.FFmpegError):
+            raise ExportFailed(
+                f"video of {source.origin} could not be read: {error_text(exc)}"
+            ) from exc
+        raise ExportFailed(f"{source.origin}: {error_text(exc)}") from exc
 
 
 def file_prefixes(plan: ExportPlan) -> list[str]:

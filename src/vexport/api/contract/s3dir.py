@@ -33,7 +33,14 @@ from vexport.s3dir.errors import ErrorCode, S3DirError
 from vexport.s3dir.request import S3DirRequest
 from vexport.timeutil import EARLIEST, LATEST
 
-__all__ = ["ExportToS3DirBody", "authenticate", "body_of", "parse_request", "s3dir_request"]
+__all__ = [
+    "ExportToS3DirBody",
+    "authenticate",
+    "body_of",
+    "parse_request",
+    "s3dir_request",
+    "s3dir_request_of_bytes",
+]
 
 CONTAINERS = {
     ".ts": ContainerFormat.MPEG_TS,
@@ -84,6 +91,18 @@ class ExportToS3DirBody(BaseModel):
     FileName: str = Field(
         default="", description="destination key of the clip; extension picks the container"
     )
+
+
+def s3dir_request_of_bytes(raw: bytes, config: ExportToS3DirConfig) -> S3DirRequest:
+    """The request body's bytes as a checked request; raises ``S3DirError`` (never another
+    exception: the answer to any body is a contract answer)."""
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise S3DirError(ErrorCode.BAD_REQUEST, "the body is not JSON") from None
+    except RecursionError:  # [[[[...]]]] 100,000 deep
+        raise S3DirError(ErrorCode.BAD_REQUEST, "the body is nested too deeply") from None
+    return s3dir_request(data, config)
 
 
 def s3dir_request(data: Any, config: ExportToS3DirConfig) -> S3DirRequest:

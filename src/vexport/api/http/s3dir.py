@@ -9,15 +9,14 @@ that even a malformed one gets a contract answer (``ErrorCode`` -1).
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 import vexport
-from vexport.api.contract.s3dir import ExportToS3DirBody, s3dir_request
-from vexport.s3dir.errors import ErrorCode, S3DirError
+from vexport.api.contract.s3dir import ExportToS3DirBody, s3dir_request_of_bytes
+from vexport.s3dir.errors import S3DirError
 from vexport.s3dir.service import Answer, S3DirService
 
 
@@ -63,13 +62,7 @@ def s3dir_router(service: S3DirService) -> APIRouter:
     async def export_to_s3dir(request: Request) -> dict[str, Any]:
         raw = await request.body()
         try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return answer_json(Answer(ErrorCode.BAD_REQUEST, "the body is not JSON"))
-        except RecursionError:  # [[[[...]]]] 100,000 deep: still a contract answer
-            return answer_json(Answer(ErrorCode.BAD_REQUEST, "the body is nested too deeply"))
-        try:
-            checked = s3dir_request(data, service.config)
+            checked = s3dir_request_of_bytes(raw, service.config)
         except S3DirError as exc:
             return answer_json(Answer(exc.code, str(exc)))
         return answer_json(await asyncio.to_thread(service.answer, checked))
