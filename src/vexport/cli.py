@@ -43,6 +43,26 @@ def main() -> None:
     app()
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        import vexport
+
+        print(f"vexport {vexport.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """vexport: clips and snapshots from camera archives and live streams."""
+
+
 # -- server ------------------------------------------------------------------
 
 
