@@ -17,13 +17,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from vexport import metrics
 from vexport.api.contract import ExportContract
 from vexport.api.grpc.server import GrpcServer
 from vexport.api.grpc.servicer import ExportServicer
 from vexport.api.http.app import create_app
+from vexport.api.http.operations import operations_router
 from vexport.api.http.s3dir import s3dir_router
 from vexport.api.http.server import HttpServer
 from vexport.config import Settings
@@ -32,7 +35,7 @@ from vexport.jobs.executors.base import Executor
 from vexport.jobs.executors.local import LocalPool
 from vexport.jobs.exports import ExportRunner
 from vexport.jobs.ledger import PollLedger
-from vexport.jobs.model import JobKind
+from vexport.jobs.model import JobKind, JobState
 from vexport.jobs.node import NodePresence, default_node
 from vexport.jobs.recovery import Recovery
 from vexport.jobs.service import JobService
@@ -175,9 +178,19 @@ class App:
         )
         self.grpc = GrpcServer(ExportServicer(self.service, contract), settings.server.grpc)
         self.http = HttpServer(
-            create_app(self.service, contract, routers=[s3dir_router(self.s3dir)]),
+            create_app(
+                self.service,
+                contract,
+                routers=[
+                    s3dir_router(self.s3dir),
+                    operations_router(
+                        {"database": parts.store.ping, "results": parts.results.check}
+                    ),
+                ],
+            ),
             settings.server.http,
         )
+        self._unwatch_depth: Callable[[], None] | None = None
         self._timer_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -191,9 +204,21 @@ class App:
         await self.grpc.start()
         await self.http.start()
         self._timer_task = asyncio.create_task(self._timers(), name="job-timers")
+        self._unwatch_depth = metrics.watch_queue_depth(self._queue_depth)
         log.info("vexport serving gRPC on %s and HTTP on %s as node %s (%s executor)",
                  self.grpc.address, self.http.url, self.parts.node,
                  self.settings.jobs.executor)  # fmt: skip
+
+    def _queue_depth(self) -> dict[str, dict[str, int]]:
+        """Each agent's queued and running sessions, from the store (a scrape, in a thread)."""
+        depth: dict[str, dict[str, int]] = {}
+        for agent in self.service.agent_names:
+            counts = self.store.count_by_state(agent)
+            depth[agent] = {
+                "queued": counts.get(JobState.NONE, 0),
+                "running": counts.get(JobState.RUNNING, 0),
+            }
+        return depth
 
     def _recover(self) -> None:
         """Take this node's name, then settle what its previous process left running."""
@@ -210,6 +235,8 @@ class App:
             await asyncio.sleep(interval)
 
     async def stop(self) -> None:
+        if self._unwatch_depth is not None:
+            self._unwatch_depth()
         grace = self.settings.server.shutdown_grace.total_seconds()
         await asyncio.gather(self.http.stop(grace), self.grpc.stop(grace))
         if self._timer_task is not None:

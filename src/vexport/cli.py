@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import grpc
 import typer
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from vexport.config import load_settings
+from vexport.config import Settings, load_settings
 from vexport.timeutil import (
     TimestampError,
     format_timestamp,
@@ -66,29 +67,89 @@ def _root(
 # -- server ------------------------------------------------------------------
 
 
+LogLevelOption = Annotated[
+    str | None,
+    typer.Option(help="debug, info, warning, error (default: [server] log_level, info)."),
+]
+LogFormatOption = Annotated[
+    str | None,
+    typer.Option("--log-format", help="text or json (default: [server] log_format, text)."),
+]
+
+
+def _die(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr and a non-zero exit: what an operator needs, not a traceback."""
+    print(f"vexport: error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _settings(config: Path | None, **overrides: object) -> Settings:
+    """The settings, or a one-line reason they cannot be loaded."""
+    import tomllib
+
+    from pydantic import ValidationError
+
+    try:
+        return load_settings(config, **overrides)
+    except FileNotFoundError as exc:
+        _die(f"configuration file {exc.filename} does not exist")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        _die(f"configuration file is not valid TOML: {exc}")
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(part) for part in error['loc']) or 'configuration'}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+        _die("invalid configuration: " + "; ".join(problems))
+
+
+def _logging(settings: Settings, level: str | None, fmt: str | None) -> None:
+    from vexport.logs import configure
+
+    chosen_level = (level or settings.server.log_level).lower()
+    chosen_format = (fmt or settings.server.log_format).lower()
+    if chosen_level not in ("debug", "info", "warning", "error"):
+        _die(f"--log-level: {level!r} is not one of debug, info, warning, error")
+    if chosen_format not in ("text", "json"):
+        _die(f"--log-format: {fmt!r} is not one of text, json")
+    configure(chosen_level, "json" if chosen_format == "json" else "text")
+
+
+def _startup_failure(exc: Exception, settings: Settings) -> NoReturn:
+    """The known ways a server fails to start, each as one line (exit 1)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from vexport.redact import redact_url
+
+    if isinstance(exc, SQLAlchemyError):
+        reason = str(getattr(exc, "orig", None) or type(exc).__name__).strip().splitlines()[0]
+        _die(f"cannot open the job database {redact_url(settings.database_url)}: {reason}", 1)
+    _die(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, 1)
+
+
 @app.command()
 def serve(
     config: ConfigOption = None,
     demo: Annotated[
         bool | None, typer.Option("--demo/--no-demo", help="Add the synthetic demo camera.")
     ] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
-    """Run the export service (gRPC). Without a config file: embedded defaults and a demo camera."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    """Run the export service (gRPC and HTTP). Without a config file: defaults and a demo camera."""
     overrides: dict[str, object] = {}
     if demo is not None:
         overrides["demo"] = {"enabled": demo}
-    settings = load_settings(config, **overrides)
+    settings = _settings(config, **overrides)
+    _logging(settings, log_level, log_format)
+    from sqlalchemy.exc import SQLAlchemyError
+
     from vexport.jobs.node import NodeInUse
 
     try:
         asyncio.run(_serve(settings))
-    except NodeInUse as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+    except (NodeInUse, OSError, SQLAlchemyError) as exc:
+        _startup_failure(exc, settings)
 
 
 @app.command()
@@ -101,37 +162,70 @@ def agent(
         str | None,
         typer.Option(help="This worker's name as the owner of its jobs ([jobs] node)."),
     ] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    metrics_address: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics",
+            envvar="VEXPORT_AGENT_METRICS",
+            help="Serve this worker's Prometheus metrics on HOST:PORT (/metrics).",
+        ),
+    ] = None,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Run an export agent's worker (scaled out: [jobs] executor = "celery")."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    settings = load_settings(config)
+    settings = _settings(config)
+    _logging(settings, log_level, log_format)
     if access_point not in [a.access_point for a in settings.agents]:
-        console.print(f"[red]no [[agents]] entry {access_point!r} in the configuration[/red]")
-        raise typer.Exit(2)
+        _die(f"no [[agents]] entry {access_point!r} in the configuration")
+    from sqlalchemy.exc import SQLAlchemyError
+
     from vexport.agent import run_agent
     from vexport.jobs.node import NodeInUse
 
     try:
-        run_agent(settings, access_point, node=node, log_level=log_level.upper())
-    except NodeInUse as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+        if metrics_address is not None:
+            _serve_agent_metrics(metrics_address)
+        run_agent(
+            settings,
+            access_point,
+            node=node,
+            log_level=(log_level or settings.server.log_level).upper(),
+        )
+    except (NodeInUse, OSError, SQLAlchemyError) as exc:
+        _startup_failure(exc, settings)
+
+
+def _serve_agent_metrics(address: str) -> None:
+    from prometheus_client import start_http_server
+
+    from vexport import metrics
+
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        _die(f"--metrics: {address!r} is not HOST:PORT")
+    try:
+        start_http_server(
+            int(port), addr=host.strip("[]") or "127.0.0.1", registry=metrics.REGISTRY
+        )
+    except OSError as exc:
+        raise OSError(f"cannot serve metrics on {address}: {exc.strerror or exc}") from None
 
 
 @app.command()
 def migrate(config: ConfigOption = None) -> None:
     """Bring the job database to the current schema (every process also does at start)."""
     from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
 
     from vexport.jobs.migrate import upgrade
 
-    settings = load_settings(config)
+    settings = _settings(config)
     engine = create_engine(settings.database_url)
     try:
         upgrade(engine)
+    except SQLAlchemyError as exc:
+        _startup_failure(exc, settings)
     finally:
         engine.dispose()
     console.print("the job database is up to date")
@@ -140,23 +234,26 @@ def migrate(config: ConfigOption = None) -> None:
 @app.command("demo")
 def demo_command(
     config: ConfigOption = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Serve with the synthetic demo camera (live test pattern and a recorded HLS archive)."""
-    serve(config=config, demo=True, log_level=log_level)
+    serve(config=config, demo=True, log_level=log_level, log_format=log_format)
 
 
-async def _serve(settings: object) -> None:
+async def _serve(settings: Settings) -> None:
     from vexport.app import App  # imported here so client commands start fast
-    from vexport.config import Settings
 
-    assert isinstance(settings, Settings)
     application = App(settings)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    await application.start()
+    try:
+        await application.start()
+    except BaseException:
+        await application.stop()
+        raise
     if application.demo is not None:
         console.print(
             f"[green]demo camera[/green] {settings.demo.origin!r} is recording; "

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from vexport import metrics
 from vexport.config import AgentConfig, Settings
 from vexport.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from vexport.jobs.executors.base import Executor
@@ -95,6 +96,7 @@ class JobService:
                 processing=describe(plan),
             )
         )
+        metrics.export_started(job.kind.value)
         self.publish(job.id, agent)
         log.info("session %s: %s on %s queued", job.id, request.kind.value, agent)
         return job.id

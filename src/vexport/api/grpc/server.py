@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -14,6 +16,25 @@ from vexport.protos.vexport.v1 import export_service_pb2_grpc as own_grpc
 
 COMPAT_SERVICE = spb.DESCRIPTOR.services_by_name["ExportService"].full_name
 OWN_SERVICE = own_pb.DESCRIPTOR.services_by_name["ExportService"].full_name
+
+
+def _check_free(address: str) -> None:
+    """Say why a port cannot be had before gRPC's core logs its own multi-line complaint.
+
+    A probe bind with ``SO_REUSEADDR``, as gRPC binds: it fails only where a
+    socket listens already, not on connections in TIME_WAIT. Port 0 is skipped.
+    """
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    if not port.isdigit() or int(port) == 0 or host in ("", "*", "0.0.0.0", "::"):
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, int(port)))
+        except OSError as exc:
+            raise OSError(f"cannot listen for gRPC on {address}: {exc.strerror or exc}") from None
 
 
 class GrpcServer:
@@ -32,7 +53,11 @@ class GrpcServer:
             (COMPAT_SERVICE, OWN_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME),
             self.server,
         )
-        self.port = self.server.add_insecure_port(address)
+        _check_free(address)
+        try:
+            self.port = self.server.add_insecure_port(address)
+        except RuntimeError:  # grpc raises this (not OSError) when the bind fails
+            self.port = 0
         if self.port == 0:
             raise OSError(f"cannot listen for gRPC on {address}")
         host = address.rsplit(":", 1)[0]

@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI
 
 import vexport
 from vexport.api.contract import ExportContract
+from vexport.api.http.access import AccessLog
 from vexport.api.http.errors import install_error_handlers
 from vexport.api.http.limits import BodySizeLimit
 from vexport.api.http.sessions import sessions_router
@@ -29,6 +30,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(AccessLog)  # outermost: it sees every answer, refusals included
     app.include_router(sessions_router(service, contract))
     for router in routers:
         app.include_router(router)
