@@ -14,9 +14,11 @@ from fastapi import APIRouter, FastAPI
 import vexport
 from vexport.api.contract import ExportContract
 from vexport.api.http.access import AccessLog
+from vexport.api.http.docs import install_docs
 from vexport.api.http.errors import install_error_handlers
 from vexport.api.http.limits import BodySizeLimit
-from vexport.api.http.sessions import sessions_router
+from vexport.api.http.schema import use_message_schemas
+from vexport.api.http.sessions import SCHEMAS, sessions_router
 from vexport.jobs.service import JobService
 
 
@@ -27,7 +29,11 @@ def create_app(
         title="vexport",
         version=getattr(vexport, "__version__", "0"),
         description="Video export sessions over HTTP: a mirror of the gRPC ExportService.",
+        docs_url=None,  # served by install_docs with local assets
+        redoc_url=None,
     )
+    install_docs(app, title="vexport")
+    use_message_schemas(app, SCHEMAS)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
     app.add_middleware(AccessLog)  # outermost: it sees every answer, refusals included
