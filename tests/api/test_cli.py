@@ -239,3 +239,45 @@ def test_options_map_to_the_message_fields() -> None:
             snapshot=False, fmt=None, max_size=None, agent="", storage=None, cloud_export=False,
             masks=["0,0;1,1"],
         )  # fmt: skip
+
+
+def test_ctrl_c_stops_an_unbounded_live_clip_and_keeps_it(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    import signal
+    import time
+
+    from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VEXPORT_")}
+    env.update(VEXPORT_TARGET=server.address, NO_COLOR="1", COLUMNS="250")
+    client = subprocess.Popen(
+        [sys.executable, "-m", "vexport", "client", "start", "-o", LIVE, "--live",
+         "--out", str(tmp_path), "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert client.stderr is not None
+        first = client.stderr.readline()
+        assert "records until stopped" in first, first
+        assert "vexport client stop" in first, first
+        session_id = first.split()[1].rstrip(":")
+        stub = server.stub()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until the clip holds a frame
+            state = stub.GetSessionState(spb.GetSessionStateRequest(session_id=session_id))
+            if state.session_state.last_frame_timestamp:
+                break
+            time.sleep(0.2)
+        client.send_signal(signal.SIGINT)
+        out, err = client.communicate(timeout=60)
+    finally:
+        if client.poll() is None:
+            client.kill()
+    assert client.returncode == 0, err
+    assert "stopping session" in err
+    result = json.loads(out)
+    assert result["session_id"] == session_id
+    (saved,) = result["saved"]
+    with av.open(saved["saved_to"]) as container:
+        assert sum(1 for _ in container.decode(video=0)) > 0
