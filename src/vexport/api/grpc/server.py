@@ -26,8 +26,9 @@ def _check_free(address: str) -> None:
     """
     host, _, port = address.rpartition(":")
     host = host.strip("[]")
-    if not port.isdigit() or int(port) == 0 or host in ("", "*", "0.0.0.0", "::"):
+    if not port.isdigit() or int(port) == 0:
         return
+    host = "0.0.0.0" if host in ("", "*") else host
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
