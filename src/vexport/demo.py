@@ -136,6 +136,9 @@ class DemoCamera:
         self._clock = clock
         self._process: subprocess.Popen[bytes] | None = None
         self._previous: list[Segment] = []
+        # This run's segments as last read from FFmpeg's playlist: FFmpeg may leave it
+        # empty when it is stopped, and its segments must not be forgotten then.
+        self._recorded: dict[str, Segment] = {}
         self._stopping = threading.Event()
         self._merger: threading.Thread | None = None
 
@@ -160,6 +163,7 @@ class DemoCamera:
             seen.setdefault(segment.uri, segment)
         self._previous = sorted(seen.values(), key=lambda s: s.start or _EPOCH)
         self._live.unlink(missing_ok=True)  # its segments are the previous ones now
+        self._recorded = {}
         self._forget_strays()
         self._merge()
         run = f"seg_{int(self._clock().timestamp())}"
@@ -179,8 +183,14 @@ class DemoCamera:
             "-hls_segment_filename", str(self.directory / f"{run}_%06d.ts"),
             str(self._live),
         ]  # fmt: skip
+        # A session of its own: a Ctrl-C or a SIGTERM to the service's process group does
+        # not reach FFmpeg directly; stop() ends it, once, and then writes the playlist.
         self._process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
         self._stopping.clear()
         self._merger = threading.Thread(target=self._merge_loop, name="demo-archive", daemon=True)
@@ -197,9 +207,12 @@ class DemoCamera:
 
     def _merge(self) -> None:
         """Write the archive's playlist now (atomically: readers never see half of it)."""
-        text, kept, dropped = merged_playlist(
-            self._previous, read_segments(self._live), self._clock(), self.config.keep
-        )
+        for segment in read_segments(self._live):
+            self._recorded.setdefault(segment.uri, segment)
+        # FFmpeg deletes its own segments past its list size: those are gone for good.
+        live = [s for s in self._recorded.values() if (self.directory / s.uri).exists()]
+        self._recorded = {segment.uri: segment for segment in live}
+        text, kept, dropped = merged_playlist(self._previous, live, self._clock(), self.config.keep)
         self._previous = kept
         for segment in dropped:
             (self.directory / segment.uri).unlink(missing_ok=True)

@@ -92,3 +92,25 @@ def test_the_archive_of_the_last_run_is_exported_right_after_a_restart(tmp_path:
         # The new run is appended after a discontinuity, the old segments stay.
         _wait_for_segments(playlist, len(recorded) + 1)
         assert "#EXT-X-DISCONTINUITY" in playlist.read_text(), playlist.read_text()
+
+
+def test_segments_survive_an_empty_ffmpeg_playlist_at_stop(tmp_path: Path) -> None:
+    """FFmpeg killed mid-write leaves its playlist empty: the archive still names the run."""
+    from vexport.config import DemoConfig
+    from vexport.demo import DemoCamera
+
+    camera = DemoCamera(DemoConfig(enabled=True, segment_seconds=1.0), tmp_path)
+    camera.start()
+    try:
+        _wait_for_segments(camera.playlist, 3)
+        recorded = read_segments(camera.playlist)
+    finally:
+        process = camera._process  # killed: FFmpeg writes no last playlist
+        if process is not None:
+            process.kill()
+            process.wait()
+        (camera.directory / "live.m3u8").write_text("")  # what a double SIGTERM left
+        camera.stop()
+    kept = [segment.uri for segment in read_segments(camera.playlist)]
+    assert kept[: len(recorded)] == [segment.uri for segment in recorded]
+    assert all((camera.directory / uri).exists() for uri in kept)
