@@ -3,13 +3,11 @@
 
 FROM python:3.11-slim AS build
 WORKDIR /src
-RUN pip install --no-cache-dir "grpcio-tools>=1.60" build
-COPY pyproject.toml README.md ./
+RUN pip install --no-cache-dir build
+COPY pyproject.toml setup.py README.md ./
 COPY src ./src
-# The gRPC code is generated, never committed (the Makefile does the same with type stubs).
-RUN python -m grpc_tools.protoc -I src --python_out=src --grpc_python_out=src \
-        $(find src/vexport/protos -name '*.proto') \
-    && python -m build --wheel --outdir /wheels
+# The gRPC code is generated, never committed: setup.py runs protoc while building the wheel.
+RUN python -m build --wheel --outdir /wheels
 
 FROM python:3.11-slim
 # FFmpeg comes with the imageio-ffmpeg and PyAV wheels; fonts ship in the package.

@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from vexport import metrics
 from vexport.api.access import Access
 from vexport.api.contract import ExportContract
 from vexport.api.grpc.discovery import discovery_services
@@ -27,6 +29,7 @@ from vexport.api.grpc.server import GrpcServer
 from vexport.api.grpc.servicer import ExportServicer
 from vexport.api.http.app import create_app
 from vexport.api.http.discovery import discovery_router
+from vexport.api.http.operations import operations_router
 from vexport.api.http.s3dir import s3dir_router
 from vexport.api.http.server import HttpServer
 from vexport.api.http.web import web_router
@@ -37,7 +40,7 @@ from vexport.jobs.executors.base import Executor
 from vexport.jobs.executors.local import LocalPool
 from vexport.jobs.exports import ExportRunner
 from vexport.jobs.ledger import PollLedger
-from vexport.jobs.model import JobKind
+from vexport.jobs.model import JobKind, JobState
 from vexport.jobs.node import NodePresence, default_node
 from vexport.jobs.recovery import Recovery
 from vexport.jobs.service import JobService
@@ -196,7 +199,12 @@ class App:
             interceptors=access.interceptors,
             credentials=access.grpc_credentials,
         )
-        routers = [s3dir_router(self.s3dir), discovery_router(self.discovery), web_router()]
+        routers = [
+            s3dir_router(self.s3dir),
+            discovery_router(self.discovery),
+            web_router(),
+            operations_router({"database": parts.store.ping, "results": parts.results.check}),
+        ]
         self.http = HttpServer(
             create_app(
                 self.service,
@@ -209,6 +217,7 @@ class App:
             settings.server.http,
             tls=access.tls.ssl_context() if access.tls is not None else None,
         )
+        self._unwatch_depth: Callable[[], None] | None = None
         self._timer_task: asyncio.Task[None] | None = None
         self._access_task: asyncio.Task[None] | None = None
 
@@ -228,9 +237,21 @@ class App:
         self._timer_task = asyncio.create_task(self._timers(), name="job-timers")
         self._access_task = asyncio.create_task(self._access_timer(), name="access-timer")
         self.access.announce()
+        self._unwatch_depth = metrics.watch_queue_depth(self._queue_depth)
         log.info("vexport serving gRPC on %s and HTTP on %s as node %s (%s executor)",
                  self.grpc.address, self.http.url, self.parts.node,
                  self.settings.jobs.executor)  # fmt: skip
+
+    def _queue_depth(self) -> dict[str, dict[str, int]]:
+        """Each agent's queued and running sessions, from the store (a scrape, in a thread)."""
+        depth: dict[str, dict[str, int]] = {}
+        for agent in self.service.agent_names:
+            counts = self.store.count_by_state(agent)
+            depth[agent] = {
+                "queued": counts.get(JobState.NONE, 0),
+                "running": counts.get(JobState.RUNNING, 0),
+            }
+        return depth
 
     def _recover(self) -> None:
         """Take this node's name, then settle what its previous process left running."""
@@ -256,6 +277,8 @@ class App:
                 log.exception("certificate reload or token purge failed; retrying")
 
     async def stop(self) -> None:
+        if self._unwatch_depth is not None:
+            self._unwatch_depth()
         grace = self.settings.server.shutdown_grace.total_seconds()
         await asyncio.gather(self.http.stop(grace), self.grpc.stop(grace))
         if self._access_task is not None:

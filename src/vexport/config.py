@@ -51,6 +51,9 @@ class ServerConfig(Section):
     grpc: str = "127.0.0.1:50051"
     http: str = "127.0.0.1:8080"
     data_dir: Path = Path("var")
+    # Log lines as "text" or "json" (one object a line); `--log-format` overrides it.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
     # How long a graceful shutdown waits for in-flight RPCs.
     shutdown_grace: Duration = timedelta(seconds=5)
     # Web origins ("https://ops.example") allowed to call the HTTP API from a browser

@@ -91,7 +91,9 @@ def _children(pid: int) -> dict[int, str]:
 
 
 def _recorders(playlist: Path) -> list[int]:
-    """Every live process whose command line writes ``playlist``."""
+    """Every live process whose command line records into ``playlist``'s folder (FFmpeg
+    writes the run's own ``live.m3u8`` there; the server merges it into the archive's)."""
+    playlist = playlist.with_name("live.m3u8")
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and _stat(int(entry.name)) is not None:
@@ -159,12 +161,13 @@ def test_kill_9_leaves_no_ffmpeg_and_a_restart_runs_one_recorder(tmp_path: Path)
         state = stub.GetSessionState(spb.GetSessionStateRequest(session_id=session))
         assert state.session_state.state == spb.S_COMPLETED
         assert not state.session_state.result.succeeded
+        live = str(playlist.with_name("live.m3u8"))
         assert _recorders(playlist) == [
-            pid for pid, c in _children(restarted.pid).items() if str(playlist) in c
+            pid for pid, c in _children(restarted.pid).items() if live in c
         ]
         restarted.send_signal(signal.SIGTERM)
         assert restarted.wait(30) == 0
-        assert _recorders(playlist) == []
+        _until(lambda: _recorders(playlist) == [], 10, "the recorder to stop with the server")
     finally:
         for process in servers:
             if process.poll() is None:

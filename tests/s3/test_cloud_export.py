@@ -215,7 +215,13 @@ def test_client_command_asks_for_cloud_export(
     match = re.search(r"session ([0-9a-f-]{36}): S_COMPLETED succeeded", result.output)
     assert match, result.output
     (clip,) = tmp_path.glob("*.mp4")
-    key = f"{PREFIX}{match.group(1)}/{clip.name}"
-    assert f"s3://{results_bucket}/{key}" in result.output.replace("\n", "")  # rich wraps
+    # The local name adds the time range and the session to the server's own name.
+    url = re.search(
+        rf"s3://{results_bucket}/({re.escape(PREFIX)}{match.group(1)}/\S+?\.mp4)",
+        result.output.replace("\n", ""),  # rich wraps
+    )
+    assert url, result.output
+    key = url.group(1)
+    assert clip.name.startswith(key.rsplit("/", 1)[1].removesuffix(".mp4") + "_")
     body = s3_client.get_object(Bucket=results_bucket, Key=key)["Body"].read()
     assert _sha256(body) == _sha256(clip.read_bytes())

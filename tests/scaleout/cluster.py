@@ -113,6 +113,7 @@ class Process:
     process: subprocess.Popen[bytes] | None = None
     grpc_port: int = 0
     http_port: int = 0
+    metrics_port: int = 0
 
     def start(self) -> None:
         handle = self.log.open("ab")
@@ -228,14 +229,18 @@ class Cluster:
         self.replicas.append(process)
         return process
 
-    def add_worker(self, name: str, agent: str) -> Process:
+    def add_worker(self, name: str, agent: str, *, metrics: bool = False) -> Process:
+        """A ``vexport agent``; with ``metrics``, serving its /metrics on a port of its own."""
         config = self.config(name, 0, 0)
+        metrics_port = free_port() if metrics else 0
         process = Process(
             name,
             [sys.executable, "-m", "vexport", "agent", "--config", str(config),
-             "--access-point", agent, "--node", name],
+             "--access-point", agent, "--node", name,
+             *(["--metrics", f"127.0.0.1:{metrics_port}"] if metrics else [])],
             self._env(),
             self.directory / f"{name}.log",
+            metrics_port=metrics_port,
         )  # fmt: skip
         self.workers[name] = process
         return process

@@ -122,7 +122,7 @@ fingerprint_key = "{secrets.token_hex(32)}"
         )
         for name in ("replica-1", "replica-2"):
             cluster.add_replica(name).start()
-        cluster.add_worker("worker-1", AGENT1).start()
+        cluster.add_worker("worker-1", AGENT1, metrics=True).start()
         cluster.add_worker("worker-2", AGENT2).start()
         try:
             for replica in cluster.replicas:
@@ -223,6 +223,38 @@ def test_a_session_started_on_one_replica_is_served_by_the_other(
     assert listed.get("KeyCount", 0) == 0
     pages = next(iter(one.ListSessions(spb.ListSessionsRequest(page_size=10))))
     assert {info.session.id for info in pages.sessions} >= {session, live}
+
+
+def _samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(url, timeout=10).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_of_replicas_and_agents_add_up(cluster: Cluster) -> None:
+    """Scaled out, the replica counts the start and the agent the run: both are scraped."""
+    one, _ = stubs(cluster)
+    replica = f"{cluster.http_url(cluster.replicas[0])}/metrics"
+    worker = f"http://127.0.0.1:{cluster.workers['worker-1'].metrics_port}/metrics"
+    started = ("vexport_exports_started_total", (("kind", "archive_clip"),))
+    finished = (
+        "vexport_exports_finished_total", (("kind", "archive_clip"), ("outcome", "succeeded"))
+    )  # fmt: skip
+    before_replica, before_worker = _samples(replica), _samples(worker)
+    options = archive_clip(CAMERA, at(1.0), at(2.0))
+    options.export_agent_access_point = AGENT1
+    session = start(one, options)
+    assert wait_for(one, session, {spb.S_COMPLETED}).result.succeeded
+    after_replica, after_worker = _samples(replica), _samples(worker)
+    assert after_replica[started] == before_replica.get(started, 0) + 1
+    assert after_worker[finished] == before_worker.get(finished, 0) + 1
+    for agent in (AGENT1, AGENT2):
+        assert ("vexport_queue_depth", (("agent", agent), ("state", "queued"))) in after_replica
 
 
 def test_the_agent_named_or_pinned_runs_the_export(cluster: Cluster, store: JobStore) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from vexport import metrics
 from vexport.auth.audit import AuditEvent, AuditLog
 from vexport.auth.principal import Action, Principal, client_address, current, require
 from vexport.config import AgentConfig, Settings
@@ -122,6 +123,7 @@ class JobService:
             )
         )
         self._audit(Action.START, job.id, "ok", _start_details(request, job.processing))
+        metrics.export_started(job.kind.value)
         self.publish(job.id, agent)
         log.info("session %s: %s on %s queued", job.id, request.kind.value, agent)
         return job.id

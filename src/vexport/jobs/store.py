@@ -155,6 +155,16 @@ class JobStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    def ping(self) -> None:
+        """One round trip to the database (/readyz); raises when it does not answer."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(select(1))
+        except Exception as exc:  # the driver's message may name the host: keep it out
+            raise ConnectionError(
+                f"the job database does not answer ({type(exc).__name__})"
+            ) from None
+
     @contextmanager
     def _tx(self) -> Iterator[OrmSession]:
         with _translated(), self._sessions.begin() as orm:

@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from vexport import metrics
 from vexport.config import JobsConfig
 from vexport.errors import Unavailable
 from vexport.jobs.control import StoreJobControl
@@ -137,20 +138,22 @@ class JobWorker:
                 # A failed run's partial files go before the outcome is written: a run
                 # that filled the disk must leave room for the row that says so.
                 shutil.rmtree(workdir, ignore_errors=True)
+            outcome = "failed"
             try:
-                self._finish(job, control, result)
+                outcome = self._finish(job, control, result)
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
+                metrics.export_finished(job.kind.value, outcome, time.monotonic() - started)
         log.info("job %s attempt %d ended after %.1fs", job.id, job.attempts,
                  time.monotonic() - started)  # fmt: skip
 
-    def _finish(self, job: Job, control: StoreJobControl, result: RunResult) -> None:
+    def _finish(self, job: Job, control: StoreJobControl, result: RunResult) -> str:
+        """Store the run's outcome; its name for the metrics."""
         if control.lost:
             log.warning("job %s: %s; dropping this run's files", job.id, control.abort_reason)
-            return
+            return "lost"
         if control.aborted:
-            self._interrupted(job, control.abort_reason, control.last_frame)
-            return
+            return self._interrupted(job, control.abort_reason, control.last_frame)
         stored: list[ResultFile] = []
         error = result.error
         try:
@@ -194,13 +197,14 @@ class JobWorker:
             self.results.delete(job.id, job.attempts)
         if error:
             log.info("job %s failed: %s", job.id, error)
+        return "failed" if error else "succeeded"
 
-    def _interrupted(self, job: Job, reason: str, last_frame: datetime | None) -> None:
+    def _interrupted(self, job: Job, reason: str, last_frame: datetime | None) -> str:
         """A shutdown cut the run short: another run if the kind allows, else the reason."""
         again = job.kind.rerunnable and job.attempts < self.config.max_attempts
         if again and self.store.requeue(job.id, owner=self.node):
             log.info("job %s queued again: %s", job.id, reason)
-            return
+            return "requeued"
         self.store.complete(
             job.id,
             owner=self.node,
@@ -210,3 +214,4 @@ class JobWorker:
             now=self.clock(),
             last_frame=last_frame,
         )
+        return "failed"

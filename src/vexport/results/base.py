@@ -67,6 +67,10 @@ class ResultStore(Protocol):
         """Remove a job's files (only one attempt's, if given); missing files are no error."""
         ...
 
+    def check(self) -> None:
+        """Raise (a message without secrets or paths) if the store cannot be reached; /readyz."""
+        ...
+
 
 def describe(produced: ProducedFile) -> ResultFile:
     """A produced file as a result: its name, size and SHA-256 (no key yet)."""

@@ -45,6 +45,10 @@ class LocalResultStore:
             raise NotFound(f"file {file.file_id!r} is missing from the result store") from None
         return _LocalReader(handle, os.fstat(handle.fileno()).st_size)
 
+    def check(self) -> None:
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise OSError("the results directory is missing or not writable")
+
     def delete(self, job_id: str, attempt: int | None = None) -> None:
         if not job_id or "/" in job_id or job_id.startswith("."):
             raise ValueError(f"not a job id: {job_id!r}")

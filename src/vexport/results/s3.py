@@ -55,6 +55,12 @@ class S3ResultStore:
         path.unlink(missing_ok=True)
         return with_key(file, key)
 
+    def check(self) -> None:
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as exc:
+            raise s3_error(exc, bucket=self.bucket) from None
+
     def open(self, file: ResultFile) -> _S3Reader:
         if not file.key.startswith(self.prefix) or not file.key:
             raise NotFound(f"file {file.file_id!r} is not in the result store")

@@ -34,6 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from vexport import metrics
 from vexport.auth.audit import AuditEvent, AuditLog
 from vexport.auth.principal import Action, client_address, current
 from vexport.config import Settings
@@ -186,6 +187,7 @@ class S3DirService:
                 )
             except DuplicateJob as duplicate:  # another poll or replica won the race
                 return self.answer_of(duplicate.existing)
+            metrics.export_started(job.kind.value)
             self.runner.hold(job.id, request)
             try:
                 self.pool.submit(job.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Sequence
 
 import grpc
@@ -22,6 +23,26 @@ OWN_SERVICE = own_pb.DESCRIPTOR.services_by_name["ExportService"].full_name
 
 Registration = tuple[str, Callable[[grpc.aio.Server], None]]
 """Another service of the process: its full name, and how it adds itself to the server."""
+
+
+def _check_free(address: str) -> None:
+    """Say why a port cannot be had before gRPC's core logs its own multi-line complaint.
+
+    A probe bind with ``SO_REUSEADDR``, as gRPC binds: it fails only where a
+    socket listens already, not on connections in TIME_WAIT. Port 0 is skipped.
+    """
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    if not port.isdigit() or int(port) == 0:
+        return
+    host = "0.0.0.0" if host in ("", "*") else host
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, int(port)))
+        except OSError as exc:
+            raise OSError(f"cannot listen for gRPC on {address}: {exc.strerror or exc}") from None
 
 
 class GrpcServer:
@@ -59,10 +80,14 @@ class GrpcServer:
             (*self.names, health.SERVICE_NAME, reflection.SERVICE_NAME),
             self.server,
         )
-        if credentials is not None:
-            self.port = self.server.add_secure_port(address, credentials)
-        else:
-            self.port = self.server.add_insecure_port(address)
+        _check_free(address)
+        try:
+            if credentials is not None:
+                self.port = self.server.add_secure_port(address, credentials)
+            else:
+                self.port = self.server.add_insecure_port(address)
+        except RuntimeError:  # grpc raises this (not OSError) when the bind fails
+            self.port = 0
         if self.port == 0:
             raise OSError(f"cannot listen for gRPC on {address}")
         host = address.rsplit(":", 1)[0]

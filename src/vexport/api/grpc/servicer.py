@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from vexport import metrics
 from vexport.api.contract import ExportContract
 from vexport.api.grpc.convert import session_infos, state_message
 from vexport.errors import (
@@ -60,6 +61,12 @@ def status_of(error: VexportError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+async def _abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str) -> None:
+    """Answer with ``code``, counted in ``vexport_errors_total``."""
+    metrics.error("grpc", code.name)
+    await context.abort(code, message)
+
+
 def _unary(
     method: Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[T]],
 ) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[T]]:
@@ -68,7 +75,7 @@ def _unary(
         try:
             return await method(self, request, context)
         except VexportError as exc:
-            await context.abort(status_of(exc), str(exc))
+            await _abort(context, status_of(exc), str(exc))
             raise  # abort raises; this line is for type checkers
 
     return wrapper
@@ -121,7 +128,7 @@ class ExportServicer(spb_grpc.ExportServiceServicer):
                 self.service.list_page, request.page_token, request.page_size
             )
         except VexportError as exc:
-            await context.abort(status_of(exc), str(exc))
+            await _abort(context, status_of(exc), str(exc))
             return
         yield spb.ListSessionsResponse(
             sessions=session_infos(page.jobs),
@@ -148,7 +155,7 @@ class ExportServicer(spb_grpc.ExportServiceServicer):
                     field="start_from_chunk_index",
                 )
         except VexportError as exc:
-            await context.abort(status_of(exc), str(exc))
+            await _abort(context, status_of(exc), str(exc))
             return
         first = index = request.start_from_chunk_index
         blocks = reader.chunks(index * chunk_size, chunk_size)
@@ -164,12 +171,14 @@ class ExportServicer(spb_grpc.ExportServiceServicer):
                     break
                 reading = asyncio.ensure_future(asyncio.to_thread(next, blocks, None))
                 yield spb.FileChunk(index=index, data=data)
+                metrics.downloaded("grpc", len(data))
                 index += 1
         except VexportError as exc:
-            await context.abort(status_of(exc), str(exc))
+            await _abort(context, status_of(exc), str(exc))
         except Exception as exc:  # the result store broke off (S3 away): the client resumes
             log.warning("download of %s broke off: %s", request.session_id, type(exc).__name__)
-            await context.abort(
+            await _abort(
+                context,
                 grpc.StatusCode.UNAVAILABLE,
                 f"reading the file failed at chunk {index}; resume with start_from_chunk_index",
             )

@@ -14,11 +14,14 @@ from fastapi.middleware.cors import CORSMiddleware
 
 import vexport
 from vexport.api.contract import ExportContract
+from vexport.api.http.access import AccessLog
 from vexport.api.http.auth import AuthGate, BrowserGuard, auth_router
+from vexport.api.http.docs import install_docs
 from vexport.api.http.errors import install_error_handlers
 from vexport.api.http.events import events_router
 from vexport.api.http.limits import BodySizeLimit
-from vexport.api.http.sessions import sessions_router
+from vexport.api.http.schema import use_message_schemas
+from vexport.api.http.sessions import SCHEMAS, sessions_router
 from vexport.auth.authenticator import Authenticator
 from vexport.jobs.service import JobService
 
@@ -41,9 +44,13 @@ def create_app(
         title="vexport",
         version=getattr(vexport, "__version__", "0"),
         description="Video export sessions over HTTP: a mirror of the gRPC ExportService.",
+        docs_url=None,  # served by install_docs with local assets
+        redoc_url=None,
     )
+    install_docs(app, title="vexport")
+    use_message_schemas(app, SCHEMAS)
     install_error_handlers(app)
-    # Added last runs first: size limit, CORS, browser checks, then authentication.
+    # Added last runs first: access log, size limit, CORS, browser checks, authentication.
     if authenticator is not None:
         app.add_middleware(AuthGate, authenticator=authenticator, open_routes=open_routes)
     app.add_middleware(BrowserGuard, allowed_origins=browser_origins)
@@ -56,6 +63,7 @@ def create_app(
             expose_headers=["Content-Range", "Content-Disposition", "ETag", "Location"],
         )
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(AccessLog)  # outermost: it sees every answer, refusals included
     app.include_router(auth_router(authenticator))
     # Before the session routes: ``/api/v1/sessions/events`` is not a session id.
     app.include_router(events_router(service))

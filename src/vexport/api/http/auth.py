@@ -194,8 +194,8 @@ def auth_router(authenticator: Authenticator | None) -> APIRouter:
     async def authenticate_ex2(request: Request) -> dict[str, Any]:
         try:
             body = json.loads(await request.body())
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise InvalidArgument("is not JSON", field="body") from None
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            raise InvalidArgument("is not JSON (or nested too deeply)", field="body") from None
         user, password = _credentials(body)
         if authenticator is None:
             return _message_json(response_ex(None))

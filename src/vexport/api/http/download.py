@@ -32,6 +32,7 @@ from pathlib import PurePosixPath
 from fastapi import Request, Response
 from starlette.responses import StreamingResponse
 
+from vexport import metrics
 from vexport.api.http.errors import error_response
 from vexport.jobs.service import JobService
 from vexport.results.base import ResultFile, ResultReader
@@ -115,6 +116,7 @@ async def _stream(
                 blocks: Iterator[bytes] = reader.chunks(start, BLOCK, end)
                 while (data := await asyncio.to_thread(next, blocks, None)) is not None:
                     yield data
+                    metrics.downloaded("http", len(data))
     finally:
         await asyncio.to_thread(reader.close)
 

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from vexport import metrics
 from vexport.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -59,6 +60,8 @@ _CODE_OF_STATUS = {
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    """The one error shape; every error answer is built here, so it is counted here too."""
+    metrics.error("http", code)
     return {"error": {"code": code, "message": message, "field": field}}
 
 

@@ -2,8 +2,9 @@
 
 Sessions, states and options are the gRPC messages in protobuf's canonical
 JSON mapping (field names as in the ``.proto``), so the two APIs cannot drift:
-``json_format`` does the conversion and these models only document it in the
-OpenAPI document.
+``json_format`` does the conversion, and their schemas in the OpenAPI document
+come from the message descriptors (``schema.py``). The models here are the
+REST mirror's own shapes: the started session and the error body.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 
 def message_json(message: Message) -> dict[str, Any]:
@@ -22,26 +23,9 @@ def message_json(message: Message) -> dict[str, Any]:
     )
 
 
-class _ProtoJson(BaseModel):
-    """An object in protobuf's JSON mapping; the ``.proto`` defines its fields."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-class State(_ProtoJson):
-    """``axxonsoft.bl.mmexport.State``: ``state``, ``progress``, ``error``, ``result``…"""
-
-
-class SessionInfo(BaseModel):
-    session: dict[str, Any] = Field(description="`Session`: `id` and the `options` it started with")
-    state: dict[str, Any] = Field(description="`State` of the session")
-
-
-class SessionPage(BaseModel):
-    sessions: list[SessionInfo]
-    next_page_token: str = Field(
-        description="pass as `page_token` for the next page; empty at the end"
-    )
+def json_content(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """An OpenAPI response or request body of ``application/json`` with ``schema``."""
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 class StartedSession(BaseModel):

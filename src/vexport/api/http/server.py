@@ -35,7 +35,8 @@ def _bind(address: str) -> socket.socket:
         sock.bind((host, int(port)))
     except (OSError, ValueError) as exc:
         sock.close()
-        raise OSError(f"cannot listen for HTTP on {address}: {exc}") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise OSError(f"cannot listen for HTTP on {address}: {reason}") from None
     sock.listen(128)
     sock.setblocking(False)
     return sock

@@ -8,9 +8,11 @@ messages are shared. Job service calls touch the store: they run in threads.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 
 from vexport.api.contract import ExportContract
@@ -18,16 +20,55 @@ from vexport.api.grpc.convert import session_info, session_infos, state_message
 from vexport.api.http.download import file_response
 from vexport.api.http.models import (
     ERROR_RESPONSES,
-    SessionInfo,
-    SessionPage,
     StartedSession,
+    json_content,
     message_json,
 )
+from vexport.api.http.schema import message_schemas, schema_ref
 from vexport.errors import InvalidArgument
 from vexport.jobs.service import JobService
 from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
+from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
 
 MAX_PAGE_SIZE = 1000
+
+SCHEMAS = message_schemas(
+    pb.Options.DESCRIPTOR, spb.State.DESCRIPTOR, spb.ListSessionsResponse.DESCRIPTOR
+)
+"""The OpenAPI component schemas of the messages these routes take and answer with."""
+
+_OPTIONS_BODY = {
+    "required": True,
+    **json_content(
+        schema_ref(pb.Options.DESCRIPTOR),
+        "`Options` in protobuf JSON (field names as in the .proto), as gRPC StartSession's "
+        "`session_options`",
+    ),
+}
+_SESSION_INFO = json_content(
+    schema_ref(spb.ListSessionsResponse.SessionInfo.DESCRIPTOR),
+    "the session: `session` (`id` and the `options` it started with) and its `state`",
+)
+_PAGE = json_content(
+    schema_ref(spb.ListSessionsResponse.DESCRIPTOR),
+    "a page of sessions, newest first; pass `next_page_token` as `page_token` for the next "
+    "(empty at the end)",
+)
+_STATE = json_content(schema_ref(spb.State.DESCRIPTOR), "the session's state after the stop")
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, or the field and reason it is not one."""
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidArgument(f"the body is not JSON: {exc}", field="session_options") from None
+    except RecursionError:
+        raise InvalidArgument("the body is nested too deeply", field="session_options") from None
+    if not isinstance(body, dict):
+        raise InvalidArgument("must be a JSON object (Options)", field="session_options")
+    return body
 
 
 def parse_options(body: dict[str, Any]) -> pb.Options:
@@ -47,44 +88,64 @@ def parse_options(body: dict[str, Any]) -> pb.Options:
 def sessions_router(service: JobService, contract: ExportContract) -> APIRouter:
     router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
 
-    @router.post("", status_code=201, response_model=StartedSession)
-    async def start_session(
-        response: Response,
-        options: Annotated[
-            dict[str, Any],
-            Body(
-                description="`Options` in protobuf JSON, as gRPC StartSession's `session_options`"
-            ),
-        ],
-    ) -> StartedSession:
-        message = parse_options(options)
+    @router.post(
+        "",
+        status_code=201,
+        response_model=StartedSession,
+        openapi_extra={"requestBody": _OPTIONS_BODY},
+        summary="Start an export session (gRPC StartSession)",
+    )
+    async def start_session(request: Request, response: Response) -> StartedSession:
+        message = parse_options(await _json_object(request))
         export = contract.request(message)
         session_id = await asyncio.to_thread(service.start, export, message.SerializeToString())
         response.headers["Location"] = f"/api/v1/sessions/{session_id}"
         return StartedSession(session_id=session_id)
 
-    @router.get("", response_model=SessionPage)
+    @router.get(
+        "",
+        response_class=JSONResponse,
+        responses={200: _PAGE},
+        summary="List sessions, newest first (gRPC ListSessions)",
+    )
     async def list_sessions(
         page_size: Annotated[int, Query(ge=0, le=MAX_PAGE_SIZE)] = 0,
         page_token: Annotated[str, Query(max_length=256)] = "",
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         page = await asyncio.to_thread(service.list_page, page_token, page_size)
-        return {
-            "sessions": [message_json(info) for info in session_infos(page.jobs)],
-            "next_page_token": page.next_page_token,
-        }
+        return JSONResponse(
+            {
+                "sessions": [message_json(info) for info in session_infos(page.jobs)],
+                "next_page_token": page.next_page_token,
+            }
+        )
 
-    @router.get("/{session_id}", response_model=SessionInfo)
-    async def get_session(session_id: str) -> dict[str, Any]:
+    @router.get(
+        "/{session_id}",
+        response_class=JSONResponse,
+        responses={200: _SESSION_INFO},
+        summary="A session's options and state (gRPC GetSessionState)",
+    )
+    async def get_session(session_id: str) -> JSONResponse:
         job = await asyncio.to_thread(service.get_state, session_id)
-        return message_json(session_info(job))
+        return JSONResponse(message_json(session_info(job)))
 
-    @router.post("/{session_id}/stop", response_model=dict[str, Any])
-    async def stop_session(session_id: str) -> dict[str, Any]:
+    @router.post(
+        "/{session_id}/stop",
+        response_class=JSONResponse,
+        responses={200: _STATE},
+        summary="Stop a session; what was exported so far is kept (gRPC StopSession)",
+    )
+    async def stop_session(session_id: str) -> JSONResponse:
         job = await service.stop_and_wait(session_id)
-        return message_json(state_message(job))
+        return JSONResponse(message_json(state_message(job)))
 
-    @router.delete("/{session_id}", status_code=204)
+    @router.delete(
+        "/{session_id}",
+        status_code=204,
+        response_class=Response,
+        summary="Stop a session if needed and delete its files (gRPC DestroySession)",
+    )
     async def destroy_session(session_id: str) -> Response:
         await asyncio.to_thread(service.destroy, session_id)
         return Response(status_code=204)
@@ -97,11 +158,21 @@ def sessions_router(service: JobService, contract: ExportContract) -> APIRouter:
         416: {"description": "range outside the file"},
     }
 
-    @router.get(file_route, response_class=Response, responses=file_responses)
+    @router.get(
+        file_route,
+        response_class=Response,
+        responses=file_responses,
+        summary="Download a result file (Range, If-None-Match, If-Range)",
+    )
     async def download_file(session_id: str, file_path: str, request: Request) -> Response:
         return await file_response(service, session_id, file_path, request)
 
-    @router.head(file_route, response_class=Response, responses=file_responses)
+    @router.head(
+        file_route,
+        response_class=Response,
+        responses=file_responses,
+        summary="A result file's headers",
+    )
     async def file_headers(session_id: str, file_path: str, request: Request) -> Response:
         return await file_response(service, session_id, file_path, request)
 
