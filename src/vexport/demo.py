@@ -8,7 +8,7 @@ pattern generated on demand (``lavfi:``), so live exports work too.
 One playlist, one recorder: the recorder holds an exclusive ``flock`` on
 ``camera1.lock`` next to its directory (FFmpeg inherits the descriptor, so
 the lock lives exactly as long as a recorder does), and dies with the server
-(``die_with_parent``). A server restarted after ``kill -9`` waits for the
+(``dying_with_parent``). A server restarted after ``kill -9`` waits for the
 old recorder's lock to go before it starts its own; a second server on the
 same data directory never starts one (docs/design/robustness.md).
 """
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from vexport.config import ArchiveConfig, DemoConfig, SourceConfig
-from vexport.media.ffmpeg import die_with_parent, ffmpeg_binary
+from vexport.media.ffmpeg import dying_with_parent, ffmpeg_binary
 from vexport.private import private_dir
 
 log = logging.getLogger(__name__)
@@ -87,12 +87,11 @@ class DemoCamera:
             str(self.playlist),
         ]  # fmt: skip
         self._process = subprocess.Popen(
-            command,
+            dying_with_parent(command),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             pass_fds=(self._lock,),  # the lock is held while this recorder lives
-            preexec_fn=die_with_parent(),
         )
         log.info("demo camera %s recording to %s", self.config.origin, self.playlist)
 
