@@ -16,7 +16,7 @@ export (``docs/design/operations.md``, "The demo archive").
 One playlist, one recorder: the recorder holds an exclusive ``flock`` on
 ``camera1.lock`` next to its directory (FFmpeg inherits the descriptor, so
 the lock lives exactly as long as a recorder does), and dies with the server
-(``die_with_parent``). A server restarted after ``kill -9`` waits for the
+(``dying_with_parent``). A server restarted after ``kill -9`` waits for the
 old recorder's lock to go before it starts its own; a second server on the
 same data directory never starts one (docs/design/robustness.md).
 """
@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from vexport.config import ArchiveConfig, DemoConfig, SourceConfig
-from vexport.media.ffmpeg import die_with_parent, ffmpeg_binary
+from vexport.media.ffmpeg import dying_with_parent, ffmpeg_binary
 from vexport.private import private_dir
 from vexport.timeutil import TimestampError, parse_timestamp, utcnow
 
@@ -212,12 +212,11 @@ class DemoCamera:
         # A session of its own: a Ctrl-C or a SIGTERM to the service's process group does
         # not reach FFmpeg directly; stop() ends it, once, and then writes the playlist.
         self._process = subprocess.Popen(
-            command,
+            dying_with_parent(command),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             pass_fds=(self._lock,),  # the lock is held while this recorder lives
-            preexec_fn=die_with_parent(),
             start_new_session=True,
         )
         self._stopping.clear()

@@ -40,6 +40,8 @@ def private_file(path: Path) -> Path:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
     except FileExistsError:
         _tighten(path, FILE_MODE)
+    except FileNotFoundError:
+        pass  # no such directory: whoever opens the file next says so in its own words
     return path
 
 

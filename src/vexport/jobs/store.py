@@ -38,7 +38,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
@@ -745,13 +745,13 @@ def database_trouble(exc: DBAPIError) -> str:
 
 @contextmanager
 def _translated() -> Iterator[None]:
-    """Database errors as ``Unavailable``: a clear message, never SQL text or a path."""
+    """The database out of service (full, busy, read-only, gone) as ``Unavailable``: a
+    clear message, never SQL text or a path. Other database errors are bugs and stay
+    what they are (an INTERNAL answer with a reference, the log has the details)."""
     try:
         yield
-    except IntegrityError:
-        raise  # the callers' duplicate detection
-    except DBAPIError as exc:
-        log.warning("database error: %s", type(exc.orig).__name__ if exc.orig else exc)
+    except (OperationalError, InterfaceError) as exc:
+        log.warning("database error: %s", str(exc.orig)[:200] if exc.orig else type(exc).__name__)
         error = Unavailable(database_trouble(exc))
         error.disk_full = error_is_full(exc)
         raise error from exc

@@ -4,52 +4,53 @@ The service must work from a plain ``pip install``, so the default is the
 static build that imageio-ffmpeg ships; an operator who needs other codecs or
 hardware support names their own binary in the configuration or environment.
 
-Every FFmpeg (and other helper) process vexport starts is started with
-``preexec_fn=die_with_parent()``: on Linux the kernel sends it SIGKILL when the
-thread that started it ends, so a server killed with ``kill -9`` leaves no
-recorder writing and no live input holding a camera's connection
-(docs/design/robustness.md).
+Every FFmpeg (and other helper) process vexport starts is started through
+``dying_with_parent(command)``: on Linux, util-linux's ``setpriv
+--pdeathsig KILL`` sets the parent-death signal and execs the command, so the
+kernel kills it when the thread that started it ends, and a server killed
+with ``kill -9`` leaves no recorder writing and no live input holding a
+camera's connection (docs/design/robustness.md). Not ``preexec_fn``: a
+Python function between fork and exec forces a full ``fork()`` instead of
+``vfork()``, which runs gRPC's fork handlers in the child and, with gRPC's
+threads mid-poll, breaks it.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+import functools
+import logging
 import os
-import signal
+import shutil
 import sys
-from collections.abc import Callable
 
-__all__ = ["ENV_VAR", "die_with_parent", "ffmpeg_binary"]
+__all__ = ["ENV_VAR", "dying_with_parent", "ffmpeg_binary"]
+
+log = logging.getLogger(__name__)
 
 ENV_VAR = "VEXPORT_FFMPEG"
 
-_PR_SET_PDEATHSIG = 1
-# Loaded in the parent: a child between fork and exec must not load libraries.
-_libc = (
-    ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if sys.platform == "linux" else None
-)
+
+@functools.cache
+def _setpriv() -> str | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    found = shutil.which("setpriv")
+    if found is None:
+        log.warning("setpriv (util-linux) not found: FFmpeg processes may outlive a killed server")
+    return found
 
 
-def die_with_parent() -> Callable[[], None]:
-    """A ``preexec_fn`` for a child process: SIGKILL it when this process goes.
+def dying_with_parent(command: list[str]) -> list[str]:
+    """``command`` run so that the kernel sends it SIGKILL when its parent thread ends.
 
-    ``PR_SET_PDEATHSIG`` fires when the *thread* that forked the child ends,
+    ``PR_SET_PDEATHSIG`` fires when the *thread* that started the child ends,
     so children are started from threads that live at least as long as the
-    child should (the event loop's, a job's). If the parent is already gone
-    by the time the child runs it (it died between fork and here), the child
-    leaves at once. It runs between fork and exec: no locks, no imports.
+    child should (the event loop's, a job's).
     """
-    parent = os.getpid()
-
-    def in_child() -> None:
-        if _libc is None:
-            return
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:
-            os._exit(1)
-
-    return in_child
+    setpriv = _setpriv()
+    if setpriv is None:
+        return command
+    return [setpriv, "--pdeathsig", "KILL", "--", *command]
 
 
 def ffmpeg_binary(configured: str | None = None) -> str:

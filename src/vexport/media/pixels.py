@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from vexport.media.ffmpeg import die_with_parent
+from vexport.media.ffmpeg import dying_with_parent
 from vexport.media.plan import ContainerFormat, ExportFailed, SourcePlan
 from vexport.media.privacy import ColorTags, Privacy, output_size, privacy_graph
 from vexport.media.text import TextOverlay, text_graph
@@ -107,11 +107,10 @@ def render_still(
     ]  # fmt: skip
     try:
         result = subprocess.run(
-            command,
+            dying_with_parent(command),
             capture_output=True,
             timeout=_STILL_TIMEOUT,
             check=False,
-            preexec_fn=die_with_parent(),
         )
     except subprocess.TimeoutExpired as exc:
         raise ExportFailed("drawing on the snapshot took too long") from exc

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from vexport.fonts import font_path
-from vexport.media.ffmpeg import die_with_parent
+from vexport.media.ffmpeg import dying_with_parent
 from vexport.media.formats import ContainerFormat, ExportFailed
 from vexport.media.packets import WALL_EPSILON
 
@@ -756,9 +756,7 @@ def add_soft_subtitles(
 
 
 def _run(cmd: list[str]) -> None:
-    result = subprocess.run(
-        cmd, capture_output=True, text=True, check=False, preexec_fn=die_with_parent()
-    )
+    result = subprocess.run(dying_with_parent(cmd), capture_output=True, text=True, check=False)
     if result.returncode != 0:
         detail = result.stderr.strip()[-2000:]
         raise ExportFailed(

@@ -41,7 +41,7 @@ from vexport.media.encoding import (
     copied_audio,
     video_args,
 )
-from vexport.media.ffmpeg import die_with_parent
+from vexport.media.ffmpeg import dying_with_parent
 from vexport.media.packets import DEFAULT_FRAME_SECONDS, WALL_EPSILON, StreamKind, TimedPacket
 from vexport.media.plan import ContainerFormat, ExportFailed
 from vexport.media.privacy import ColorTags
@@ -206,11 +206,10 @@ class _RunProcess:
         self.command = self._command()
         log.debug("transcoding run %d: %s", self.run_id, " ".join(self.command))
         self.proc = subprocess.Popen(
-            self.command,
+            dying_with_parent(self.command),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            preexec_fn=die_with_parent(),
         )
         self._stderr_thread = threading.Thread(
             target=self._drain_stderr, name="ffmpeg-stderr", daemon=True

@@ -31,7 +31,7 @@ import av
 from vexport.config import Settings
 from vexport.media.control import JobControl
 from vexport.media.decision import CutMode, decided
-from vexport.media.ffmpeg import die_with_parent, ffmpeg_binary
+from vexport.media.ffmpeg import dying_with_parent, ffmpeg_binary
 from vexport.media.plan import (
     ContainerFormat,
     ExportFailed,
@@ -225,9 +225,7 @@ def _join(pieces: list[Path], output: Path, container: ContainerFormat, ffmpeg: 
         "-f", "concat", "-safe", "0", "-i", str(listing),
         "-map", "0", "-c", "copy", "-f", container.muxer, "-y", str(output),
     ]  # fmt: skip
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=600, preexec_fn=die_with_parent()
-    )
+    result = subprocess.run(dying_with_parent(command), capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         raise S3DirError(
             ErrorCode.EXPORT_FAILED, f"joining the clip's pieces failed: {result.stderr[-300:]}"

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import av
 
-from vexport.media.ffmpeg import die_with_parent, ffmpeg_binary
+from vexport.media.ffmpeg import dying_with_parent, ffmpeg_binary
 from vexport.media.packets import DEFAULT_FRAME_SECONDS, WALL_EPSILON, TimedPacket
 from vexport.media.plan import ExportFailed, RtspTransport
 from vexport.redact import redact_text, redact_url
@@ -474,11 +474,10 @@ class LiveInput:
             self._stderr_tail.clear()
             try:
                 self._proc = subprocess.Popen(
-                    self.command(),
+                    dying_with_parent(self.command()),  # a killed server leaves no camera connected
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
-                    preexec_fn=die_with_parent(),  # a killed server leaves no camera connected
                 )
             except OSError as exc:
                 raise ExportFailed(f"cannot run FFmpeg ({self._ffmpeg}): {exc}") from exc
