@@ -28,6 +28,7 @@ from vexport.api.http.s3dir import s3dir_router
 from vexport.api.http.server import HttpServer
 from vexport.config import Settings
 from vexport.demo import DemoCamera
+from vexport.evidence.signer import Signer, load_signer
 from vexport.jobs.executors.base import Executor
 from vexport.jobs.executors.local import LocalPool
 from vexport.jobs.exports import ExportRunner
@@ -66,6 +67,7 @@ class Parts:
     recovery: Recovery
     presence: NodePresence
     s3dir_runner: S3DirRunner
+    signer: Signer | None = None
 
 
 def build_parts(settings: Settings, catalog: Catalog, node: str) -> Parts:
@@ -83,8 +85,15 @@ def build_parts(settings: Settings, catalog: Catalog, node: str) -> Parts:
     cloud = None
     if config.s3_bucket is not None:
         cloud = S3ResultStore(s3.client, config.s3_bucket, config.s3_prefix)
+    signer = None
+    if settings.evidence.manifest:
+        signer = load_signer(settings.evidence, settings.server.data_dir)
     exports = ExportRunner(
-        catalog, reader=default_reader(s3=s3), ffmpeg=settings.media.ffmpeg, cloud=cloud
+        catalog,
+        reader=default_reader(s3=s3),
+        ffmpeg=settings.media.ffmpeg,
+        cloud=cloud,
+        signer=signer,
     )
     s3dir_runner = S3DirRunner(settings)
     runners: dict[JobKind, KindRunner] = {
@@ -109,6 +118,7 @@ def build_parts(settings: Settings, catalog: Catalog, node: str) -> Parts:
         recovery=Recovery(store, results, settings.jobs),
         presence=NodePresence(store, node, ttl=settings.jobs.heartbeat_timeout),
         s3dir_runner=s3dir_runner,
+        signer=signer,
     )
 
 

@@ -12,17 +12,21 @@ import dataclasses
 import logging
 from pathlib import Path
 
+from vexport.evidence.manifest import SessionFacts
+from vexport.evidence.signer import Signer
 from vexport.jobs.control import StoreJobControl
 from vexport.jobs.model import Job
 from vexport.jobs.worker import FinishedFile, RunResult
 from vexport.media.decision import describe
 from vexport.media.plan import ExportFailed, ExportPlan, ProducedFile, SourcePlan
+from vexport.media.provenance import ReadLog
 from vexport.media.runner import run_export
 from vexport.results.base import describe as describe_file
 from vexport.results.s3 import S3ResultStore
 from vexport.s3.client import S3Error
 from vexport.sources.catalog import Catalog
 from vexport.storage import StorageReader
+from vexport.timeutil import utcnow
 
 __all__ = ["ExportRunner", "reported_processing"]
 
@@ -37,24 +41,41 @@ class ExportRunner:
         reader: StorageReader,
         ffmpeg: str | None,
         cloud: S3ResultStore | None = None,
+        signer: Signer | None = None,
     ) -> None:
         self.catalog = catalog
         self.reader = reader
         self.ffmpeg = ffmpeg
         self.cloud = cloud
+        self.signer = signer
 
     def run(self, job: Job, control: StoreJobControl, workdir: Path) -> RunResult:
         plan = ExportPlan.from_json(dict(job.request["plan"]))
+        # Every object read is hashed as it is read, for the signed manifest.
+        reads = ReadLog(self.reader) if self.signer is not None else None
         try:
             plan = self.resolved(plan)
             produced = run_export(
-                plan, control, workdir=workdir, reader=self.reader, ffmpeg=self.ffmpeg
+                plan, control, workdir=workdir, reader=reads or self.reader, ffmpeg=self.ffmpeg
             )
         except ExportFailed as exc:
             return RunResult(error=str(exc))
         if control.aborted:
             return RunResult()
         files = [FinishedFile(describe_file(p), p.path) for p in produced]
+        if self.signer is not None and files:
+            facts = SessionFacts(
+                session_id=job.id,
+                created_at=job.created_at,
+                plan=plan,
+                produced=produced,
+                files=[f.file for f in files],
+                reads=reads.reads() if reads is not None else {},
+                instance=job.owner,
+                requested_by=_requesting_user(job),
+                signed_at=utcnow(),
+            )
+            files += [FinishedFile(f, p) for f, p in self.signer.sign(facts, workdir)]
         processing = reported_processing(plan, produced)
         if files and plan.extra.get("cloud_export"):
             files, error = self._deliver(job.id, files)
@@ -102,6 +123,12 @@ class ExportRunner:
             self.cloud.delete_urls([f.file.cloud_id for f in delivered])
             return files, f"cloud export failed: {exc}"
         return delivered, ""
+
+
+def _requesting_user(job: Job) -> str | None:
+    """The authenticated user who asked for the export, once authentication records one."""
+    user = getattr(job, "requested_by", None) or getattr(job, "user", None)
+    return str(user) if user else None
 
 
 def reported_processing(plan: ExportPlan, produced: list[ProducedFile]) -> str:
