@@ -25,6 +25,7 @@ What it holds (``ArchiveSpec`` says the numbers):
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
@@ -124,20 +125,13 @@ def ensure_archive(spec: ArchiveSpec, *, root: Path | None = None, log: bool = T
     ffmpeg = ffmpeg_binary()
     folder = (root or cache_root()) / f"archive-{spec.key(ffmpeg_version(ffmpeg))}"
     generated: float | None = None
-    if not (folder / _COMPLETE).is_file():
-        if log:
-            print(f"generating the benchmark archive ({spec.label()}) into {folder} ...")
-        began = time.perf_counter()
-        building = folder.with_name(folder.name + ".partial")
-        shutil.rmtree(building, ignore_errors=True)
-        building.mkdir(parents=True)
-        _generate(spec, building, ffmpeg)
-        (building / _COMPLETE).write_text(json.dumps(asdict(spec), indent=2) + "\n")
-        shutil.rmtree(folder, ignore_errors=True)
-        building.rename(folder)
-        generated = time.perf_counter() - began
-        if log:
-            print(f"  generated in {generated:.0f} s")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # One generator at a time: a second process (another checkout's bench, the smoke
+    # test) waits for the first instead of wiping its half-written archive.
+    with (folder.parent / f"{folder.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / _COMPLETE).is_file():
+            generated = _generate_into(spec, folder, ffmpeg, log=log)
     segments = tuple(sorted((folder / "hls").glob("seg*.ts")))
     return Archive(
         spec,
@@ -147,6 +141,24 @@ def ensure_archive(spec: ArchiveSpec, *, root: Path | None = None, log: bool = T
         segments,
         generated,
     )
+
+
+def _generate_into(spec: ArchiveSpec, folder: Path, ffmpeg: str, *, log: bool) -> float:
+    """Generates the archive beside ``folder`` and moves it there whole; the seconds it took."""
+    if log:
+        print(f"generating the benchmark archive ({spec.label()}) into {folder} ...")
+    began = time.perf_counter()
+    building = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    _generate(spec, building, ffmpeg)
+    (building / _COMPLETE).write_text(json.dumps(asdict(spec), indent=2) + "\n")
+    shutil.rmtree(folder, ignore_errors=True)
+    building.rename(folder)
+    generated = time.perf_counter() - began
+    if log:
+        print(f"  generated in {generated:.0f} s")
+    return generated
 
 
 def _run(ffmpeg: str, args: list[str]) -> None:

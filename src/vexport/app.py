@@ -24,6 +24,7 @@ from vexport.api.contract import ExportContract
 from vexport.api.grpc.server import GrpcServer
 from vexport.api.grpc.servicer import ExportServicer
 from vexport.api.http.app import create_app
+from vexport.api.http.evidence import evidence_router
 from vexport.api.http.s3dir import s3dir_router
 from vexport.api.http.server import HttpServer
 from vexport.config import Settings
@@ -185,7 +186,11 @@ class App:
         )
         self.grpc = GrpcServer(ExportServicer(self.service, contract), settings.server.grpc)
         self.http = HttpServer(
-            create_app(self.service, contract, routers=[s3dir_router(self.s3dir)]),
+            create_app(
+                self.service,
+                contract,
+                routers=[s3dir_router(self.s3dir), evidence_router(self.service, parts.signer)],
+            ),
             settings.server.http,
         )
         self._timer_task: asyncio.Task[None] | None = None

@@ -60,6 +60,8 @@ class Part:
     name: str
     read: Callable[[], bytes]
     path: Path | None = None
+    # (SHA-256 hex, size) without holding the file whole (a server's stored files).
+    digest: Callable[[], tuple[str, int]] | None = None
 
 
 @dataclass
@@ -231,9 +233,13 @@ def _verify_manifest(
         if held is None:
             report.files.append(FileVerdict(name, "missing", "listed in the manifest" + untrusted))
             continue
-        content = held.read()
-        digest = hashlib.sha256(content).hexdigest()
-        if digest == entry.get("sha256") and len(content) == entry.get("size"):
+        needs_bytes = bool(archive) or held.digest is None
+        content = held.read() if needs_bytes else b""
+        if held.digest is not None:
+            digest, size = held.digest()
+        else:
+            digest, size = hashlib.sha256(content).hexdigest(), len(content)
+        if digest == entry.get("sha256") and size == entry.get("size"):
             verdict = FileVerdict(
                 name, "verified" if not untrusted else "modified", processed=processed
             )
@@ -249,7 +255,7 @@ def _verify_manifest(
         if archive and any(r.get("kind") == "copied" for r in entry.get("packets", [])):
             ok, detail = _check_archive(content, entry, segments, archive)
             verdict.archive, verdict.archive_ok = detail, ok
-        if c2pa_trust is not None or held.path is not None:
+        if content:
             verdict.c2pa = _c2pa_state(name, content, c2pa_trust)
         report.files.append(verdict)
 

@@ -1,0 +1,86 @@
+"""``/api/v1/evidence/keys`` and ``/api/v1/sessions/{id}/verification``.
+
+The keys are what a recipient compares a manifest's key id with (every key
+this server signed with, retired ones included, so old exports still
+verify). The verification runs ``vexport verify``'s checks on the stored
+files of a completed session: the signature, each file's hash, nothing
+missing. Both read only: no retention clock is reset, nothing is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+
+from fastapi import APIRouter
+
+from vexport.api.http.models import ERROR_RESPONSES
+from vexport.errors import FailedPrecondition, NotFound
+from vexport.evidence.signer import Signer
+from vexport.evidence.verify import Part, verify_parts
+from vexport.jobs.model import JobState
+from vexport.jobs.service import JobService
+from vexport.results.base import ResultFile
+
+__all__ = ["evidence_router"]
+
+_BLOCK = 1024 * 1024
+
+
+def evidence_router(service: JobService, signer: Signer | None) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["evidence"], responses=ERROR_RESPONSES)
+
+    @router.get("/evidence/keys")
+    async def keys() -> dict[str, Any]:
+        if signer is None:
+            raise FailedPrecondition("this server signs no manifests ([evidence] manifest)")
+        return {
+            "current": signer.key.key_id,
+            "keys": [k.to_json() for k in signer.keyring.keys()],
+        }
+
+    @router.get("/sessions/{session_id}/verification")
+    async def verification(session_id: str) -> dict[str, Any]:
+        return await asyncio.to_thread(_verify_session, service, signer, session_id)
+
+    return router
+
+
+def _verify_session(service: JobService, signer: Signer | None, session_id: str) -> dict[str, Any]:
+    job = service.get(session_id)
+    if job.state is JobState.REMOVED:
+        raise NotFound(f"session {session_id} was removed; its files are deleted")
+    if job.state is not JobState.COMPLETED:
+        raise FailedPrecondition(
+            f"session {session_id} is S_{job.state.name}; it can be verified once S_COMPLETED"
+        )
+    parts = [_part(service, f) for f in job.files]
+    trusted = signer.keyring.keys() if signer is not None else []
+    report = verify_parts(parts, trusted=trusted).to_json()
+    report["session_id"] = session_id
+    return report
+
+
+def _part(service: JobService, file: ResultFile) -> Part:
+    def read() -> bytes:
+        return b"".join(_chunks(service, file))
+
+    def digest() -> tuple[str, int]:
+        hashed = hashlib.sha256()
+        size = 0
+        for block in _chunks(service, file):
+            hashed.update(block)
+            size += len(block)
+        return hashed.hexdigest(), size
+
+    is_evidence = ".manifest." in file.file_id
+    return Part(file.file_id, read, digest=None if is_evidence else digest)
+
+
+def _chunks(service: JobService, file: ResultFile) -> Any:
+    reader = service.results.open(file)
+    try:
+        yield from reader.chunks(0, _BLOCK)
+    finally:
+        reader.close()
