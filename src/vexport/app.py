@@ -29,6 +29,7 @@ from vexport.api.http.s3dir import s3dir_router
 from vexport.api.http.server import HttpServer
 from vexport.config import Settings
 from vexport.demo import DemoCamera
+from vexport.evidence.c2pa import ContentCredentials
 from vexport.evidence.signer import Signer, load_signer
 from vexport.jobs.executors.base import Executor
 from vexport.jobs.executors.local import LocalPool
@@ -87,14 +88,21 @@ def build_parts(settings: Settings, catalog: Catalog, node: str) -> Parts:
     if config.s3_bucket is not None:
         cloud = S3ResultStore(s3.client, config.s3_bucket, config.s3_prefix)
     signer = None
-    if settings.evidence.manifest:
-        signer = load_signer(settings.evidence, settings.server.data_dir)
+    credentials = None
+    evidence = settings.evidence
+    if evidence.manifest or (evidence.c2pa and evidence.certificate_chain is not None):
+        signer = load_signer(evidence, settings.server.data_dir)
+    if signer is not None and evidence.c2pa and signer.key.chain_pem:
+        credentials = ContentCredentials(signer.key, evidence.c2pa_tsa_url)
+    if not evidence.manifest:
+        signer = None
     exports = ExportRunner(
         catalog,
         reader=default_reader(s3=s3),
         ffmpeg=settings.media.ffmpeg,
         cloud=cloud,
         signer=signer,
+        credentials=credentials,
     )
     s3dir_runner = S3DirRunner(settings)
     runners: dict[JobKind, KindRunner] = {

@@ -12,11 +12,13 @@ import pytest
 from tests import corpus
 from tests.corpus_checks import corpus_root
 from vexport.config import EvidenceConfig
+from vexport.evidence.c2pa import ContentCredentials
 from vexport.evidence.manifest import SessionFacts
 from vexport.evidence.signer import Signer, load_signer
 from vexport.media.control import SimpleJobControl
 from vexport.media.decision import decided
 from vexport.media.plan import ContainerFormat, ExportKind, ExportPlan, SourcePlan
+from vexport.media.privacy import Privacy
 from vexport.media.provenance import ReadLog
 from vexport.media.runner import run_export
 from vexport.results.base import describe
@@ -46,10 +48,14 @@ def signed_export(
     container: ContainerFormat,
     *,
     snapshot: bool = False,
+    credentials: ContentCredentials | None = None,
+    privacy: Privacy | None = None,
     **plan: object,
 ) -> Path:
     """One export of ``archive`` with its manifest and signature, in ``directory``."""
-    source = SourcePlan(origin="corpus/camera", name="camera", archive_url=archive.url)
+    source = SourcePlan(
+        origin="corpus/camera", name="camera", archive_url=archive.url, privacy=privacy
+    )
     made = decided(
         ExportPlan(
             kind=ExportKind.ARCHIVE_SNAPSHOT if snapshot else ExportKind.ARCHIVE_CLIP,
@@ -62,6 +68,9 @@ def signed_export(
     )
     reads = ReadLog(default_reader())
     produced = run_export(made, SimpleJobControl(), workdir=directory, reader=reads)
+    if credentials is not None:
+        for file in produced:
+            credentials.embed(made, file)
     facts = SessionFacts(
         session_id="test-session",
         created_at=datetime(2026, 6, 1, 13, 0, tzinfo=UTC),

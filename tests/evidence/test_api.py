@@ -95,9 +95,7 @@ def test_every_session_has_a_signed_manifest_among_its_files(
 
 def test_a_snapshot_session_is_signed_too(signing_server: RunningServer) -> None:
     stub = signing_server.stub()
-    session = start_session(
-        stub, archive_snapshot(CAMERA, ARCHIVE_START + timedelta(seconds=5))
-    )
+    session = start_session(stub, archive_snapshot(CAMERA, ARCHIVE_START + timedelta(seconds=5)))
     state = wait_completed(stub, session)
     assert state.result.succeeded, state.error
     assert [f.mime_type for f in state.result.files] == [

@@ -128,9 +128,7 @@ def test_files_without_a_manifest_are_not_signed(exports: dict[str, Path]) -> No
     assert {f["status"] for f in files.values()} == {"not signed"}
 
 
-def test_a_trusted_key_that_did_not_sign_fails(
-    exports: dict[str, Path], tmp_path: Path
-) -> None:
+def test_a_trusted_key_that_did_not_sign_fails(exports: dict[str, Path], tmp_path: Path) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 

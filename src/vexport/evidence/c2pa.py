@@ -1,7 +1,216 @@
-"""C2PA content credentials (placeholder until the embedding lands)."""
+"""C2PA content credentials in the exported files (``c2pa-python``).
+
+A C2PA manifest inside the file says, in a form any C2PA reader checks, what
+the file came from (the recorded archive, as its ingredient) and what was
+done (the actions), signed with the configured X.509 chain. MP4, MOV, AVI,
+JPEG, PNG and PDF carry it inside; c2pa-python has no hard binding for
+Matroska or MPEG-TS (it refuses them even for a sidecar), so those files are
+covered by the signed vexport manifest alone (docs/design/evidence.md).
+
+Actions, from what the export really did (the decision, the files' own
+report): ``c2pa.opened`` (the archive or live stream), ``c2pa.converted``
+(packets copied into a new container), ``c2pa.transcoded`` (re-encoded: the
+whole file, or the frames a smart cut re-encoded, named), ``c2pa.cropped``,
+``c2pa.edited`` for masks (described as redacted, with the vexport action
+``org.vexport.redacted``: C2PA's own ``c2pa.redacted`` means an assertion
+removed from an ingredient's manifest, not pixels) and for burnt-in text,
+and ``c2pa.placed`` for a frame set on a PDF page.
+"""
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from vexport import __version__
+from vexport.evidence.keys import SigningKey
+from vexport.media.decision import VideoPath
+from vexport.media.plan import ContainerFormat, ExportPlan, ProducedFile, SourcePlan
+
+__all__ = ["EMBEDDED", "ContentCredentials", "describe"]
+
+log = logging.getLogger(__name__)
+
+EMBEDDED: dict[str, str] = {
+    ".mp4": "video/mp4",
+    ".mov": "video/quicktime",
+    ".avi": "video/x-msvideo",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".pdf": "application/pdf",
+}
+"""Files that carry a C2PA manifest inside, by extension, with their MIME types."""
+
+_ARCHIVE = "archive"
+_FRAME = "frame"
+
+
+class ContentCredentials:
+    """Embeds a signed C2PA manifest into each file that can hold one, in place."""
+
+    def __init__(self, key: SigningKey, tsa_url: str | None = None) -> None:
+        if not key.chain_pem:
+            raise ValueError("C2PA needs a certificate chain")
+        self._key = key
+        self._tsa_url = tsa_url
+
+    def embed(self, plan: ExportPlan, produced: ProducedFile) -> bool:
+        """Sign ``produced`` in place; False when its format cannot hold a manifest."""
+        import c2pa
+
+        mime = EMBEDDED.get(produced.path.suffix.lower())
+        if mime is None:
+            return False
+        source = next((s for s in plan.sources if s.origin == produced.origin), None)
+        definition = _definition(plan, source, produced, mime)
+        info = c2pa.C2paSignerInfo(
+            c2pa.C2paSigningAlg.ED25519,
+            self._key.chain_pem,
+            self._key.private_pem,
+            self._tsa_url.encode() if self._tsa_url else None,
+        )
+        signed = produced.path.with_name(produced.path.name + ".c2pa-tmp")
+        with c2pa.Signer.from_info(info) as signer, c2pa.Builder(definition) as builder:
+            with open(produced.path, "rb") as source_file, open(signed, "w+b") as out:
+                builder.sign(signer, mime, source_file, out)
+        os.replace(signed, produced.path)
+        return True
+
+
+def _definition(
+    plan: ExportPlan, source: SourcePlan | None, produced: ProducedFile, mime: str
+) -> dict[str, Any]:
+    ingredients = [_ingredient(plan, source)]
+    actions: list[dict[str, Any]] = [
+        {
+            "action": "c2pa.opened",
+            "softwareAgent": {"name": "vexport", "version": __version__},
+            "parameters": {"ingredientIds": [_ARCHIVE]},
+            "description": f"read from {'the live stream' if plan.kind.is_live else 'the archive'}"
+            f" of {produced.origin}",
+        }
+    ]
+    processing = produced.processing
+    decision = source.decision if source else None
+    still = not plan.kind.is_clip
+    if still:
+        actions.append({"action": "c2pa.transcoded",
+                        "description": "the frame shown at the asked time, decoded and encoded"
+                                       f" as {plan.container.value.upper()}"})  # fmt: skip
+    elif processing.startswith("re-encoded") or (decision and decision.video is VideoPath.REENCODE):
+        actions.append({"action": "c2pa.transcoded", "description": processing or "re-encoded"})
+    else:
+        actions.append({"action": "c2pa.converted",
+                        "description": "the recorded packets copied into a new container"})  # fmt: skip
+        if produced.frames_reencoded:
+            ranges = ", ".join(
+                f"{a}..{b}" for a, b in _ranges([again for _w, again in produced.frames])
+            )
+            actions.append({"action": "c2pa.transcoded",
+                            "description": f"{processing}: frames {ranges} re-encoded at the"
+                                           " cuts, the rest copied"})  # fmt: skip
+    privacy = source.privacy if source else None
+    if privacy is not None and privacy.crop is not None:
+        actions.append({"action": "c2pa.cropped", "description": "crop area"})
+    if privacy is not None and privacy.masks:
+        what = f"redacted: {len(privacy.masks)} privacy mask(s), {privacy.fill} fill"
+        if privacy.invert:
+            what += ", outside the masks"
+        actions.append({"action": "c2pa.edited", "description": what})
+        actions.append({"action": "org.vexport.redacted", "description": what})
+    text = source.text if source else None
+    if text is not None and text.burns_pixels and plan.container is not ContainerFormat.PDF:
+        actions.append({"action": "c2pa.edited", "description": "text burnt into the picture"})
+    if plan.container is ContainerFormat.PDF:
+        ingredients.append({"title": f"{produced.origin} frame", "format": "image/png",
+                            "relationship": "componentOf", "label": _FRAME})  # fmt: skip
+        actions.append({"action": "c2pa.placed", "parameters": {"ingredientIds": [_FRAME]},
+                        "description": "the frame placed on a PDF page with its time"})  # fmt: skip
+    return {
+        "claim_generator_info": [{"name": "vexport", "version": __version__}],
+        "title": produced.path.name,
+        "format": mime,
+        "ingredients": ingredients,
+        "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": actions}}],
+    }
+
+
+def _ingredient(plan: ExportPlan, source: SourcePlan | None) -> dict[str, Any]:
+    url = (source.archive_url or "") if source else ""
+    name = url.rsplit("/", 1)[-1].split("?", 1)[0] if url else ""
+    if plan.kind.is_live or not name:
+        return {"title": source.origin if source else "live stream", "format": "video/mp2t",
+                "relationship": "parentOf", "label": _ARCHIVE}  # fmt: skip
+    formats = {"m3u8": "application/vnd.apple.mpegurl", "mpd": "application/dash+xml"}
+    return {
+        "title": f"{source.origin if source else ''} {name}".strip(),
+        "format": formats.get(name.rsplit(".", 1)[-1].lower(), "application/octet-stream"),
+        "relationship": "parentOf",
+        "label": _ARCHIVE,
+        "description": f"the recorded archive of {source.origin if source else ''}"
+        f" (storage {source.storage if source else ''})",
+    }
+
+
+def _ranges(flags: list[bool]) -> list[tuple[int, int]]:
+    ranges: list[tuple[int, int]] = []
+    start: int | None = None
+    for index, flag in enumerate([*flags, False]):
+        if flag and start is None:
+            start = index
+        elif not flag and start is not None:
+            ranges.append((start, index - 1))
+            start = None
+    return ranges
+
+
+def read_credentials(name: str, content: bytes, trust: bytes | None) -> dict[str, Any] | None:
+    """The file's C2PA state and actions, or None if it carries no manifest."""
+    import c2pa
+
+    mime = EMBEDDED.get(Path(name).suffix.lower())
+    if mime is None:
+        return None
+    settings: dict[str, Any] = {"verify": {"verify_trust": trust is not None}}
+    if trust is not None:
+        settings["trust"] = {"trust_anchors": trust.decode("ascii")}
+    try:
+        with (
+            c2pa.Context(c2pa.Settings.from_dict(settings)) as context,
+            c2pa.Reader(mime, io.BytesIO(content), context=context) as reader,
+        ):
+            state = reader.get_validation_state() or ""
+            results = reader.get_validation_results() or {}
+            store = json.loads(reader.json())
+    except c2pa.C2paError as exc:
+        if "ManifestNotFound" in type(exc).__name__ or "no JUMBF" in str(exc):
+            return None
+        return {"state": "Invalid", "failures": [str(exc)], "actions": []}
+    active = store.get("manifests", {}).get(store.get("active_manifest", ""), {})
+    actions = [
+        a.get("action", "")
+        for assertion in active.get("assertions", [])
+        if str(assertion.get("label", "")).startswith("c2pa.actions")
+        for a in assertion.get("data", {}).get("actions", [])
+    ]
+    failures = [f.get("code", "") for f in results.get("activeManifest", {}).get("failure", [])]
+    return {"state": state, "failures": failures, "actions": actions}
+
 
 def describe(name: str, content: bytes, trust: bytes | None) -> str:
-    return ""
+    """A line for ``vexport verify``: the credentials' state and actions ("" if none)."""
+    found = read_credentials(name, content, trust)
+    if found is None:
+        return ""
+    failures = [f for f in found["failures"] if trust is not None or "untrusted" not in f]
+    if failures:
+        return "invalid (" + ", ".join(failures) + ")"
+    state = "trusted" if found["state"] == "Trusted" else "valid"
+    if trust is None:
+        state += " (signer not checked: give --c2pa-trust)"
+    return f"{state}; actions {', '.join(found['actions'])}"

@@ -76,7 +76,11 @@ class FileVerdict:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("verified", "signature", "manifest") and self.archive_ok is not False
+        return (
+            self.status == "verified"
+            and self.archive_ok is not False
+            and not self.c2pa.startswith("invalid")
+        )
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name, "status": self.status, "ok": self.ok}

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
+from vexport.evidence.c2pa import ContentCredentials
 from vexport.evidence.manifest import SessionFacts
 from vexport.evidence.signer import Signer
 from vexport.jobs.control import StoreJobControl
@@ -42,12 +43,14 @@ class ExportRunner:
         ffmpeg: str | None,
         cloud: S3ResultStore | None = None,
         signer: Signer | None = None,
+        credentials: ContentCredentials | None = None,
     ) -> None:
         self.catalog = catalog
         self.reader = reader
         self.ffmpeg = ffmpeg
         self.cloud = cloud
         self.signer = signer
+        self.credentials = credentials
 
     def run(self, job: Job, control: StoreJobControl, workdir: Path) -> RunResult:
         plan = ExportPlan.from_json(dict(job.request["plan"]))
@@ -62,6 +65,10 @@ class ExportRunner:
             return RunResult(error=str(exc))
         if control.aborted:
             return RunResult()
+        if self.credentials is not None:
+            error = self._credentials(plan, produced)
+            if error:
+                return RunResult(error=error)
         files = [FinishedFile(describe_file(p), p.path) for p in produced]
         if self.signer is not None and files:
             facts = SessionFacts(
@@ -81,6 +88,17 @@ class ExportRunner:
             files, error = self._deliver(job.id, files)
             return RunResult(files=files, error=error, processing=processing)
         return RunResult(files=files, processing=processing)
+
+    def _credentials(self, plan: ExportPlan, produced: list[ProducedFile]) -> str:
+        """C2PA credentials into every file that holds them (before the files are hashed)."""
+        assert self.credentials is not None
+        for file in produced:
+            try:
+                self.credentials.embed(plan, file)
+            except Exception as exc:  # c2pa's errors name the asset, never a key
+                log.warning("%s: C2PA credentials failed: %s", file.path.name, exc)
+                return f"content credentials could not be added to {file.path.name}: {exc}"
+        return ""
 
     def resolved(self, plan: ExportPlan) -> ExportPlan:
         """The plan with each source's live or archive URL from this process's catalog."""
