@@ -10,9 +10,10 @@ PYTEST_WORKERS ?= 2
 # Debian packages the tests need beyond the machine's services (PostgreSQL, Redis and
 # RabbitMQ run as services): GStreamer's RTSP server (tests/rtsp_server.py), run by
 # Debian's own python3, which has PyGObject; Chromium for the playback tests; the
-# redis-server the scale-out tests start for themselves.
+# redis-server the scale-out tests start for themselves; 7-Zip, which must open the
+# encrypted evidence packages.
 TEST_DEB_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
-	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad chromium redis-server
+	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad chromium redis-server p7zip-full
 
 .PHONY: run demo test test-packages lint typecheck check setup proto bench bench-jobs clean
 

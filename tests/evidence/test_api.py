@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import subprocess
+import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
 from typer.testing import CliRunner
@@ -25,6 +29,7 @@ from tests.api.options import archive_clip, archive_snapshot
 from tests.media_fixtures import make_hls_archive
 from vexport.cli import app
 from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
+from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +108,86 @@ def test_a_snapshot_session_is_signed_too(signing_server: RunningServer) -> None
         "application/vnd.vexport.manifest+json",
         "application/vnd.vexport.signature+json",
     ]
+
+
+def _clip_options(**settings: bool) -> pb.Options:
+    start = ARCHIVE_START + timedelta(seconds=3.3)
+    options = archive_clip(CAMERA, start, start + timedelta(seconds=2), pb.StreamType.MP4)
+    for name, value in settings.items():
+        options.settings.add(**{name: value})
+    return options
+
+
+def test_an_evidence_package_holds_the_files_and_verifies(
+    signing_server: RunningServer, tmp_path: Path
+) -> None:
+    stub = signing_server.stub()
+    session = start_session(stub, _clip_options(evidence_package=True))
+    state = wait_completed(stub, session)
+    assert state.result.succeeded, state.error
+    names = [f.path for f in state.result.files]
+    assert names[-1] == "export.evidence.zip"
+    package = tmp_path / "export.evidence.zip"
+    package.write_bytes(download(stub, session, names[-1])[0])
+    with zipfile.ZipFile(package) as archive:
+        assert sorted(archive.namelist()) == sorted(
+            [*names[:-1], "public-key.pem", "README.txt"]
+        )
+        readme = archive.read("README.txt").decode()
+    assert "vexport verify export.evidence.zip" in readme
+    result = CliRunner().invoke(app, ["verify", str(package)])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_password_encrypts_the_package_with_aes_256(
+    signing_server: RunningServer, tmp_path: Path
+) -> None:
+    password = "correct horse battery staple"
+    options = _clip_options(evidence_package=True)
+    options.stream.settings.add(password=password)
+    stub = signing_server.stub()
+    session = start_session(stub, options)
+    state = wait_completed(stub, session)
+    assert state.result.succeeded, state.error
+    (file,) = state.result.files  # the files are not downloadable in the clear
+    assert file.path == "export.evidence.zip"
+    package = tmp_path / file.path
+    package.write_bytes(download(stub, session, file.path)[0])
+    with zipfile.ZipFile(package) as archive:
+        for info in archive.infolist():
+            assert info.flag_bits & 0x1, f"{info.filename} is not encrypted"
+            assert info.compress_type == 99  # WinZip AES
+            assert b"\x01\x99" in info.extra  # the AES extra field: 0x9901
+            assert info.extra[info.extra.index(b"\x01\x99") + 8] == 3  # strength 3: AES-256
+    if shutil.which("7z"):  # 7-Zip opens it with the password, and not without
+        out = tmp_path / "7z"
+        opened = subprocess.run(
+            ["7z", "x", f"-p{password}", f"-o{out}", str(package)], capture_output=True
+        )
+        assert opened.returncode == 0, opened.stderr
+        assert (out / "export.manifest.json").exists()
+        wrong = subprocess.run(
+            ["7z", "t", "-pwrong", str(package)], capture_output=True, text=True
+        )
+        assert wrong.returncode != 0
+    denied = CliRunner().invoke(app, ["verify", str(package)])
+    assert denied.exit_code != 0
+    result = CliRunner().invoke(app, ["verify", str(package), "--password", password])
+    assert result.exit_code == 0, result.output
+    # The password is in no row and no listing.
+    listed = list(stub.ListSessions(spb.ListSessionsRequest()))
+    assert password.encode() not in b"".join(p.SerializeToString() for p in listed)
+    rows = list(signing_server.settings.server.data_dir.glob("vexport.db*"))
+    assert rows
+    for path in rows:
+        assert password.encode() not in path.read_bytes()
+
+
+def test_a_password_without_a_package_is_refused(signing_server: RunningServer) -> None:
+    options = _clip_options()
+    options.stream.settings.add(password="secret")
+    with pytest.raises(grpc.RpcError) as refused:
+        start_session(signing_server.stub(), options)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "session_options.stream.settings[0].password" in (refused.value.details() or "")
+    assert "evidence_package" in (refused.value.details() or "")

@@ -46,7 +46,7 @@ __all__ = [
     "verify_parts",
 ]
 
-PACKAGE_EXTRAS = ("README.txt", "signing-key.pem", "certificate-chain.pem")
+PACKAGE_EXTRAS = ("README.txt", "public-key.pem", "certificate-chain.pem")
 """Files an evidence package adds for the recipient; no manifest lists them."""
 
 _MANIFEST_SUFFIX = ".manifest.json"

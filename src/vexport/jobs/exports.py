@@ -14,6 +14,8 @@ from pathlib import Path
 
 from vexport.evidence.c2pa import ContentCredentials
 from vexport.evidence.manifest import SessionFacts
+from vexport.evidence.package import PACKAGE_MIME, package_name, write_package
+from vexport.evidence.sealing import PasswordUnreadable, sealing_key_of, unseal
 from vexport.evidence.signer import Signer
 from vexport.jobs.control import StoreJobControl
 from vexport.jobs.model import Job
@@ -22,6 +24,7 @@ from vexport.media.decision import describe
 from vexport.media.plan import ExportFailed, ExportPlan, ProducedFile, SourcePlan
 from vexport.media.provenance import ReadLog
 from vexport.media.runner import run_export
+from vexport.results.base import ResultFile, sha256_of
 from vexport.results.base import describe as describe_file
 from vexport.results.s3 import S3ResultStore
 from vexport.s3.client import S3Error
@@ -54,6 +57,9 @@ class ExportRunner:
 
     def run(self, job: Job, control: StoreJobControl, workdir: Path) -> RunResult:
         plan = ExportPlan.from_json(dict(job.request["plan"]))
+        if "evidence_package" in plan.extra and self.signer is None:
+            return RunResult(error="this server signs no manifests ([evidence] manifest = false),"
+                                   " so it makes no evidence packages")  # fmt: skip
         # Every object read is hashed as it is read, for the signed manifest.
         reads = ReadLog(self.reader) if self.signer is not None else None
         try:
@@ -82,7 +88,15 @@ class ExportRunner:
                 requested_by=_requesting_user(job),
                 signed_at=utcnow(),
             )
-            files += [FinishedFile(f, p) for f, p in self.signer.sign(facts, workdir)]
+            signed = [FinishedFile(f, p) for f, p in self.signer.sign(facts, workdir)]
+            package = plan.extra.get("evidence_package")
+            if isinstance(package, dict):
+                try:
+                    files = self._package(job, plan, files, signed, package, workdir)
+                except (PasswordUnreadable, OSError) as exc:
+                    return RunResult(error=f"the evidence package could not be made: {exc}")
+            else:
+                files += signed
         processing = reported_processing(plan, produced)
         if files and plan.extra.get("cloud_export"):
             files, error = self._deliver(job.id, files)
@@ -99,6 +113,46 @@ class ExportRunner:
                 log.warning("%s: C2PA credentials failed: %s", file.path.name, exc)
                 return f"content credentials could not be added to {file.path.name}: {exc}"
         return ""
+
+    def _package(
+        self,
+        job: Job,
+        plan: ExportPlan,
+        files: list[FinishedFile],
+        signed: list[FinishedFile],
+        package: dict[str, object],
+        workdir: Path,
+    ) -> list[FinishedFile]:
+        """The evidence ZIP after the files; with a password, the ZIP alone (the files must
+        not be downloadable in the clear)."""
+        assert self.signer is not None
+        sealed = package.get("password_sealed")
+        password = None
+        if isinstance(sealed, str):
+            password = unseal(sealed, sealing_key_of(self.signer.key))
+        manifest, signature = (f.path for f in signed)
+        path = write_package(
+            workdir / package_name(plan.file_stem),
+            [f.path for f in files],
+            manifest=manifest,
+            signature=signature,
+            key=self.signer.key,
+            session_id=job.id,
+            password=password,
+        )
+        first = min(f.file.first_frame for f in files)
+        last = max(f.file.last_frame for f in files)
+        described = ResultFile(
+            file_id=path.name,
+            origin=files[0].file.origin,
+            size=path.stat().st_size,
+            first_frame=first,
+            last_frame=last,
+            mime_type=PACKAGE_MIME,
+            sha256=sha256_of(path),
+        )
+        zipped = FinishedFile(described, path)
+        return [zipped] if password else [*files, *signed, zipped]
 
     def resolved(self, plan: ExportPlan) -> ExportPlan:
         """The plan with each source's live or archive URL from this process's catalog."""
