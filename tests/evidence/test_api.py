@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import zipfile
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -191,3 +191,30 @@ def test_a_password_without_a_package_is_refused(signing_server: RunningServer) 
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "session_options.stream.settings[0].password" in (refused.value.details() or "")
     assert "evidence_package" in (refused.value.details() or "")
+
+
+def test_an_evidence_lock_keeps_the_session_past_retention_until_unlocked(
+    signing_server: RunningServer,
+) -> None:
+    stub = signing_server.stub()
+    session = start_session(stub, _clip_options(evidence_lock=True))
+    state = wait_completed(stub, session)
+    assert state.result.succeeded, state.error
+    assert state.evidence_locked
+    assert signing_server.app is not None
+    store = signing_server.app.service.store
+    later = datetime.now(UTC) + timedelta(days=365)
+    assert session not in [d.id for d in store.retention_due(before=later)]
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.DestroySession(spb.DestroySessionRequest(session_id=session))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "locked as evidence" in (refused.value.details() or "")
+    with httpx.Client(base_url=signing_server.http_url) as client:
+        unlocked = client.delete(f"/api/v1/sessions/{session}/evidence-lock")
+        assert unlocked.json() == {"session_id": session, "evidence_locked": False}
+        assert session in [d.id for d in store.retention_due(before=later)]
+        locked = client.put(f"/api/v1/sessions/{session}/evidence-lock")
+        assert locked.json()["evidence_locked"] is True
+        client.delete(f"/api/v1/sessions/{session}/evidence-lock")
+        assert client.put("/api/v1/sessions/nope/evidence-lock").status_code == 404
+    stub.DestroySession(spb.DestroySessionRequest(session_id=session))

@@ -118,6 +118,8 @@ class Job:
     # export-to-s3dir: the keyed fingerprint of the request, and the answer's data.
     fingerprint: str | None = None
     outcome: dict[str, Any] = field(default_factory=dict)
+    # Locked as evidence: retention keeps it until an admin unlocks it.
+    evidence_locked: bool = False
     files: list[ResultFile] = field(default_factory=list)
 
     @property

@@ -84,6 +84,7 @@ class NewJob:
     owner: str | None = None
     lease_expires_at: datetime | None = None
     fingerprint: str | None = None
+    evidence_locked: bool = False
 
 
 class DuplicateJob(Exception):
@@ -149,6 +150,7 @@ class JobStore:
                     owner=job.owner,
                     lease_expires_at=job.lease_expires_at,
                     fingerprint=job.fingerprint,
+                    evidence_locked=job.evidence_locked,
                     last_poll_at=job.created_at,
                     # Handed to its executor right after this insert; the timers retry only
                     # after republish_after, so the first hand-over is not doubled.
@@ -446,6 +448,7 @@ class JobStore:
             JobRow.listed,
             JobRow.state == int(JobState.COMPLETED),
             JobRow.last_access_at < before,
+            JobRow.evidence_locked.is_(False),
         )
 
     def answers_due(self, *, succeeded_before: datetime, failed_before: datetime) -> list[Due]:
@@ -570,6 +573,14 @@ class JobStore:
             row = orm.get(LeaseRow, name)
             return (row.owner, row.expires_at) if row else None
 
+    def set_evidence_lock(self, job_id: str, locked: bool) -> bool:
+        """Lock a session as evidence (or unlock it); False if there is no such session."""
+        with self._tx() as orm:
+            result = orm.execute(
+                update(JobRow).where(JobRow.id == job_id).values(evidence_locked=locked)
+            )
+            return bool(getattr(result, "rowcount", 0))
+
     def release_lease(self, name: str, *, owner: str) -> None:
         with self._tx() as orm:
             orm.execute(delete(LeaseRow).where(LeaseRow.name == name, LeaseRow.owner == owner))
@@ -629,6 +640,7 @@ def _job_of(row: Any) -> Job:
         removed_at=row["removed_at"],
         fingerprint=row["fingerprint"],
         outcome=dict(row["outcome"] or {}),
+        evidence_locked=bool(row["evidence_locked"]),
         files=[],
     )
 
@@ -661,6 +673,7 @@ def _job(row: JobRow) -> Job:
         removed_at=row.removed_at,
         fingerprint=row.fingerprint,
         outcome=dict(row.outcome or {}),
+        evidence_locked=bool(row.evidence_locked),
         files=[
             ResultFile(
                 file_id=f.file_id,

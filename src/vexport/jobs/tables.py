@@ -95,6 +95,8 @@ class JobRow(Base):
     removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     fingerprint: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     outcome: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Evidence: exempt from retention until an admin unlocks it (docs/design/evidence.md).
+    evidence_locked: Mapped[bool] = mapped_column(Boolean, default=False)
     files: Mapped[list[FileRow]] = relationship(
         back_populates="job",
         cascade="all, delete-orphan",

@@ -1,10 +1,12 @@
-"""``/api/v1/evidence/keys`` and ``/api/v1/sessions/{id}/verification``.
+"""``/api/v1/evidence/keys``, ``/api/v1/sessions/{id}/verification`` and ``…/evidence-lock``.
 
 The keys are what a recipient compares a manifest's key id with (every key
 this server signed with, retired ones included, so old exports still
 verify). The verification runs ``vexport verify``'s checks on the stored
 files of a completed session: the signature, each file's hash, nothing
-missing. Both read only: no retention clock is reset, nothing is written.
+missing; it reads only: no retention clock is reset, nothing is written. The
+evidence lock (PUT to lock, DELETE to unlock) exempts a session from
+retention; unlocking is for admins once authentication exists.
 """
 
 from __future__ import annotations
@@ -39,6 +41,18 @@ def evidence_router(service: JobService, signer: Signer | None) -> APIRouter:
             "current": signer.key.key_id,
             "keys": [k.to_json() for k in signer.keyring.keys()],
         }
+
+    @router.put("/sessions/{session_id}/evidence-lock")
+    async def lock(session_id: str) -> dict[str, Any]:
+        """Mark the session as evidence: retention keeps its files until it is unlocked."""
+        job = await asyncio.to_thread(service.set_evidence_lock, session_id, True)
+        return {"session_id": job.id, "evidence_locked": job.evidence_locked}
+
+    @router.delete("/sessions/{session_id}/evidence-lock")
+    async def unlock(session_id: str) -> dict[str, Any]:
+        """Release the lock (an admin's call once authentication exists); retention resumes."""
+        job = await asyncio.to_thread(service.set_evidence_lock, session_id, False)
+        return {"session_id": job.id, "evidence_locked": job.evidence_locked}
 
     @router.get("/sessions/{session_id}/verification")
     async def verification(session_id: str) -> dict[str, Any]:
