@@ -87,7 +87,7 @@ def test_every_session_has_a_signed_manifest_among_its_files(
         keys = client.get("/api/v1/evidence/keys").json()
         signature = json.loads((tmp_path / "export.manifest.sig").read_text())
         assert signature["key_id"] == keys["current"]
-        assert [k["key_id"] for k in keys["keys"]][0] == keys["current"]
+        assert next(k["key_id"] for k in keys["keys"]) == keys["current"]
         verification = client.get(f"/api/v1/sessions/{session}/verification")
         assert verification.status_code == 200
         report = verification.json()
@@ -130,9 +130,7 @@ def test_an_evidence_package_holds_the_files_and_verifies(
     package = tmp_path / "export.evidence.zip"
     package.write_bytes(download(stub, session, names[-1])[0])
     with zipfile.ZipFile(package) as archive:
-        assert sorted(archive.namelist()) == sorted(
-            [*names[:-1], "public-key.pem", "README.txt"]
-        )
+        assert sorted(archive.namelist()) == sorted([*names[:-1], "public-key.pem", "README.txt"])
         readme = archive.read("README.txt").decode()
     assert "vexport verify export.evidence.zip" in readme
     result = CliRunner().invoke(app, ["verify", str(package)])
@@ -166,9 +164,7 @@ def test_a_password_encrypts_the_package_with_aes_256(
         )
         assert opened.returncode == 0, opened.stderr
         assert (out / "export.manifest.json").exists()
-        wrong = subprocess.run(
-            ["7z", "t", "-pwrong", str(package)], capture_output=True, text=True
-        )
+        wrong = subprocess.run(["7z", "t", "-pwrong", str(package)], capture_output=True, text=True)
         assert wrong.returncode != 0
     denied = CliRunner().invoke(app, ["verify", str(package)])
     assert denied.exit_code != 0

@@ -159,10 +159,11 @@ def test_archive_check_confirms_every_copied_packet_and_names_processed_frames(
     code, files = verdicts(exports["mkv"], "--archive", archive.manifest.parent)
     assert code == 0
     verdict = files[entry["name"]]
+    segments = dict.fromkeys(r["segment"] for r in entry["packets"] if r["kind"] == "copied")
     assert verdict["archive"] == {
         "ok": True,
         "detail": f"{copied} copied video packets identical to the recording"
-        f" ({', '.join(dict.fromkeys(r['segment'] for r in entry['packets'] if r['kind'] == 'copied'))})",
+        f" ({', '.join(segments)})",
     }
     assert verdict["processed_frames"] == processed
     _, text = verify(exports["mkv"], "--archive", archive.manifest)

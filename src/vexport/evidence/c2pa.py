@@ -75,9 +75,13 @@ class ContentCredentials:
             self._tsa_url.encode() if self._tsa_url else None,
         )
         signed = produced.path.with_name(produced.path.name + ".c2pa-tmp")
-        with c2pa.Signer.from_info(info) as signer, c2pa.Builder(definition) as builder:
-            with open(produced.path, "rb") as source_file, open(signed, "w+b") as out:
-                builder.sign(signer, mime, source_file, out)
+        with (
+            c2pa.Signer.from_info(info) as signer,
+            c2pa.Builder(definition) as builder,
+            open(produced.path, "rb") as source_file,
+            open(signed, "w+b") as out,
+        ):
+            builder.sign(signer, mime, source_file, out)
         os.replace(signed, produced.path)
         return True
 
@@ -99,21 +103,35 @@ def _definition(
     decision = source.decision if source else None
     still = not plan.kind.is_clip
     if still:
-        actions.append({"action": "c2pa.transcoded",
-                        "description": "the frame shown at the asked time, decoded and encoded"
-                                       f" as {plan.container.value.upper()}"})  # fmt: skip
-    elif processing.startswith("re-encoded") or (decision and decision.video is VideoPath.REENCODE):
+        actions.append(
+            {
+                "action": "c2pa.transcoded",
+                "description": "the frame shown at the asked time, decoded and encoded"
+                f" as {plan.container.value.upper()}",
+            }
+        )
+    elif processing.startswith("re-encoded") or (
+        decision is not None and decision.video is VideoPath.REENCODE
+    ):
         actions.append({"action": "c2pa.transcoded", "description": processing or "re-encoded"})
     else:
-        actions.append({"action": "c2pa.converted",
-                        "description": "the recorded packets copied into a new container"})  # fmt: skip
+        actions.append(
+            {
+                "action": "c2pa.converted",
+                "description": "the recorded packets copied into a new container",
+            }
+        )
         if produced.frames_reencoded:
             ranges = ", ".join(
                 f"{a}..{b}" for a, b in _ranges([again for _w, again in produced.frames])
             )
-            actions.append({"action": "c2pa.transcoded",
-                            "description": f"{processing}: frames {ranges} re-encoded at the"
-                                           " cuts, the rest copied"})  # fmt: skip
+            actions.append(
+                {
+                    "action": "c2pa.transcoded",
+                    "description": f"{processing}: frames {ranges} re-encoded at the"
+                    " cuts, the rest copied",
+                }
+            )
     privacy = source.privacy if source else None
     if privacy is not None and privacy.crop is not None:
         actions.append({"action": "c2pa.cropped", "description": "crop area"})
@@ -127,10 +145,21 @@ def _definition(
     if text is not None and text.burns_pixels and plan.container is not ContainerFormat.PDF:
         actions.append({"action": "c2pa.edited", "description": "text burnt into the picture"})
     if plan.container is ContainerFormat.PDF:
-        ingredients.append({"title": f"{produced.origin} frame", "format": "image/png",
-                            "relationship": "componentOf", "label": _FRAME})  # fmt: skip
-        actions.append({"action": "c2pa.placed", "parameters": {"ingredientIds": [_FRAME]},
-                        "description": "the frame placed on a PDF page with its time"})  # fmt: skip
+        ingredients.append(
+            {
+                "title": f"{produced.origin} frame",
+                "format": "image/png",
+                "relationship": "componentOf",
+                "label": _FRAME,
+            }
+        )
+        actions.append(
+            {
+                "action": "c2pa.placed",
+                "parameters": {"ingredientIds": [_FRAME]},
+                "description": "the frame placed on a PDF page with its time",
+            }
+        )
     return {
         "claim_generator_info": [{"name": "vexport", "version": __version__}],
         "title": produced.path.name,
@@ -144,8 +173,12 @@ def _ingredient(plan: ExportPlan, source: SourcePlan | None) -> dict[str, Any]:
     url = (source.archive_url or "") if source else ""
     name = url.rsplit("/", 1)[-1].split("?", 1)[0] if url else ""
     if plan.kind.is_live or not name:
-        return {"title": source.origin if source else "live stream", "format": "video/mp2t",
-                "relationship": "parentOf", "label": _ARCHIVE}  # fmt: skip
+        return {
+            "title": source.origin if source else "live stream",
+            "format": "video/mp2t",
+            "relationship": "parentOf",
+            "label": _ARCHIVE,
+        }
     formats = {"m3u8": "application/vnd.apple.mpegurl", "mpd": "application/dash+xml"}
     return {
         "title": f"{source.origin if source else ''} {name}".strip(),

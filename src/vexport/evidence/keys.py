@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -100,7 +101,7 @@ class KeyRing:
     def get(self, key_id: str) -> PublicKey | None:
         return self._keys.get(key_id)
 
-    def keys(self) -> list[PublicKey]:
+    def public_keys(self) -> list[PublicKey]:
         return list(self._keys.values())
 
 
@@ -145,6 +146,7 @@ def load_public_key(path: Path) -> PublicKey:
 
 
 def public_key_from_pem(pem: bytes, what: str = "key") -> PublicKey:
+    key: Any
     if b"CERTIFICATE" in pem:
         certificates = _certificates(pem, Path(what))
         key = certificates[0].public_key()

@@ -14,6 +14,7 @@ docs/design/evidence.md for the format.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -126,8 +127,8 @@ def _times(plan: ExportPlan, produced: Sequence[ProducedFile]) -> dict[str, Any]
         "end": _time(plan.end) if plan.end else None,
         "duration_seconds": plan.duration_seconds,
     }
-    delivered = []
-    gaps = []
+    delivered: list[dict[str, Any]] = []
+    gaps: list[dict[str, Any]] = []
     for source in plan.sources:
         own = sorted(
             (p for p in produced if p.origin == source.origin), key=lambda p: p.first_frame
@@ -146,7 +147,7 @@ def _times(plan: ExportPlan, produced: Sequence[ProducedFile]) -> dict[str, Any]
         ]
         gaps += [
             {"origin": source.origin, "after": _time(a[1]), "before": _time(b[0])}
-            for a, b in zip(spans, spans[1:], strict=False)
+            for a, b in itertools.pairwise(spans)
         ]
         if plan.kind.is_clip and plan.start and plan.end and spans:
             if (spans[0][0] - plan.start).total_seconds() > _GAP_SECONDS:
@@ -251,6 +252,7 @@ def _file(
     runs = produced.provenance
     copied = sum(r.count for r in runs if r.kind == "copied")
     whole = bool(frames) and not copied and produced.processing.startswith("re-encoded")
+    processed: list[dict[str, Any]]
     if not frames:  # a snapshot: one decoded frame, encoded as an image or a page
         processed = [{"first": 0, "last": 0, "why": "decoded and encoded as a still"}]
     elif whole:

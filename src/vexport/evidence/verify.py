@@ -373,7 +373,7 @@ def _pictures(codec: str, data: bytes, framing: int) -> list[bytes] | bytes:
 
 
 def _file_video(content: bytes) -> tuple[str, int, list[bytes]]:
-    with av.open(io.BytesIO(content)) as container:
+    with av.open(io.BytesIO(content), mode="r") as container:
         stream = container.streams.video[0]
         codec = stream.codec_context.name
         framing = nal.framing(codec, bytes(stream.codec_context.extradata or b""))

@@ -39,7 +39,7 @@ def evidence_router(service: JobService, signer: Signer | None) -> APIRouter:
             raise FailedPrecondition("this server signs no manifests ([evidence] manifest)")
         return {
             "current": signer.key.key_id,
-            "keys": [k.to_json() for k in signer.keyring.keys()],
+            "keys": [k.to_json() for k in signer.keyring.public_keys()],
         }
 
     @router.put("/sessions/{session_id}/evidence-lock")
@@ -70,7 +70,7 @@ def _verify_session(service: JobService, signer: Signer | None, session_id: str)
             f"session {session_id} is S_{job.state.name}; it can be verified once S_COMPLETED"
         )
     parts = [_part(service, f) for f in job.files]
-    trusted = signer.keyring.keys() if signer is not None else []
+    trusted = signer.keyring.public_keys() if signer is not None else []
     report = verify_parts(parts, trusted=trusted).to_json()
     report["session_id"] = session_id
     return report
