@@ -95,7 +95,9 @@ def exports(
         "mkv": (ContainerFormat.MKV, {}),
         "ts": (ContainerFormat.MPEG_TS, {}),
         "avi": (ContainerFormat.AVI, {}),
+        "mov": (ContainerFormat.MOV, {}),
         "jpeg": (ContainerFormat.JPEG, {"snapshot": True}),
+        "png": (ContainerFormat.PNG, {"snapshot": True}),
         "pdf": (ContainerFormat.PDF, {"snapshot": True}),
     }
     for name, (container, options) in kinds.items():

@@ -38,7 +38,7 @@ def flip(path: Path, offset: int | None = None) -> None:
     path.write_bytes(bytes(data))
 
 
-KINDS = ["mp4", "mkv", "ts", "avi", "jpeg", "pdf"]
+KINDS = ["mp4", "mkv", "ts", "avi", "mov", "jpeg", "png", "pdf"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
