@@ -84,10 +84,10 @@ def test_after_a_rotation_old_signatures_still_verify(tmp_path: Path) -> None:
 def test_a_key_that_is_not_ed25519_is_refused_naming_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "key.pem"
     bad.write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
-    with pytest.raises(FailedPrecondition, match="key.pem: not a PEM private key"):
+    with pytest.raises(FailedPrecondition, match=r"key\.pem: not a PEM private key"):
         load_signer(EvidenceConfig(signing_key=bad), tmp_path)
     missing = tmp_path / "missing.pem"
-    with pytest.raises(FailedPrecondition, match="missing.pem"):
+    with pytest.raises(FailedPrecondition, match=r"missing\.pem"):
         load_signer(EvidenceConfig(signing_key=missing), tmp_path)
 
 
