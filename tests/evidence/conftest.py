@@ -50,6 +50,7 @@ def signed_export(
     snapshot: bool = False,
     credentials: ContentCredentials | None = None,
     privacy: Privacy | None = None,
+    clip: tuple[timedelta, timedelta] = (CLIP_FROM, CLIP_TO),
     **plan: object,
 ) -> Path:
     """One export of ``archive`` with its manifest and signature, in ``directory``."""
@@ -61,8 +62,8 @@ def signed_export(
             kind=ExportKind.ARCHIVE_SNAPSHOT if snapshot else ExportKind.ARCHIVE_CLIP,
             sources=(source,),
             container=container,
-            start=corpus.START + CLIP_FROM,
-            end=None if snapshot else corpus.START + CLIP_TO,
+            start=corpus.START + clip[0],
+            end=None if snapshot else corpus.START + clip[1],
             **plan,  # type: ignore[arg-type]
         )
     )
@@ -94,6 +95,11 @@ def exports(
         "mp4": (ContainerFormat.MP4, {"max_file_size": 40_000}),
         "mkv": (ContainerFormat.MKV, {}),
         "ts": (ContainerFormat.MPEG_TS, {}),
+        # Five segments: the middle ones pass through as bytes (media/ts_passthrough.py).
+        "ts-passthrough": (
+            ContainerFormat.MPEG_TS,
+            {"clip": (timedelta(seconds=0.5), timedelta(seconds=9.5))},
+        ),
         "avi": (ContainerFormat.AVI, {}),
         "mov": (ContainerFormat.MOV, {}),
         "jpeg": (ContainerFormat.JPEG, {"snapshot": True}),

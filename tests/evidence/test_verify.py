@@ -172,7 +172,7 @@ def test_archive_check_confirms_every_copied_packet_and_names_processed_frames(
     assert f"{last['first']}..{last['last']}" in text
 
 
-@pytest.mark.parametrize("kind", ["mp4", "ts"])
+@pytest.mark.parametrize("kind", ["mp4", "ts", "ts-passthrough"])
 def test_archive_check_of_every_part(
     exports: dict[str, Path], archive: corpus.Archive, kind: str
 ) -> None:
@@ -184,6 +184,13 @@ def test_archive_check_of_every_part(
     ]
     assert copying  # (a part of the split MP4 may be all re-encoded: nothing to compare)
     assert all(files[name]["archive"]["ok"] for name in copying)  # type: ignore[index]
+    if kind == "ts-passthrough":  # the middle segments went through as bytes, whole
+        (entry,) = manifest["files"]
+        whole = [r for r in entry["packets"] if r["kind"] == "copied" and r["first"] == 0]
+        assert len(whole) >= 3
+        clip = (exports[kind] / entry["name"]).read_bytes()
+        middle = (archive.manifest.parent / whole[1]["segment"]).read_bytes()
+        assert clip.find(middle[188 * 100 + 4 : 188 * 101]) > 0  # a TS packet, CC aside
 
 
 def test_a_tampered_copied_packet_is_found_in_the_archive_check(
