@@ -48,7 +48,7 @@ from vexport.results.s3 import S3ResultStore
 from vexport.s3dir.service import AGENT as S3DIR_AGENT
 from vexport.s3dir.service import S3DirRunner, S3DirService
 from vexport.sources.catalog import Catalog
-from vexport.storage import default_reader
+from vexport.storage import StorageReader, default_reader
 from vexport.storage.s3 import S3Reader
 
 __all__ = ["App", "Parts", "build_parts"]
@@ -70,6 +70,7 @@ class Parts:
     presence: NodePresence
     s3dir_runner: S3DirRunner
     signer: Signer | None = None
+    reader: StorageReader | None = None
 
 
 def build_parts(settings: Settings, catalog: Catalog, node: str) -> Parts:
@@ -96,9 +97,10 @@ def build_parts(settings: Settings, catalog: Catalog, node: str) -> Parts:
         credentials = ContentCredentials(signer.key, evidence.c2pa_tsa_url)
     if not evidence.manifest:
         signer = None
+    reader = default_reader(s3=s3)
     exports = ExportRunner(
         catalog,
-        reader=default_reader(s3=s3),
+        reader=reader,
         ffmpeg=settings.media.ffmpeg,
         cloud=cloud,
         signer=signer,
@@ -128,6 +130,7 @@ def build_parts(settings: Settings, catalog: Catalog, node: str) -> Parts:
         presence=NodePresence(store, node, ttl=settings.jobs.heartbeat_timeout),
         s3dir_runner=s3dir_runner,
         signer=signer,
+        reader=reader,
     )
 
 
@@ -197,7 +200,12 @@ class App:
             create_app(
                 self.service,
                 contract,
-                routers=[s3dir_router(self.s3dir), evidence_router(self.service, parts.signer)],
+                routers=[
+                    s3dir_router(self.s3dir),
+                    evidence_router(
+                        self.service, parts.signer, catalog=catalog, reader=parts.reader
+                    ),
+                ],
             ),
             settings.server.http,
         )

@@ -93,6 +93,13 @@ def test_every_session_has_a_signed_manifest_among_its_files(
         report = verification.json()
         assert report["ok"] is True
         assert {f["status"] for f in report["files"]} == {"verified"}
+        checked = client.get(f"/api/v1/sessions/{session}/verification?archive=true").json()
+        assert checked["ok"] is True, checked
+        (clip_verdict,) = [f for f in checked["files"] if f["name"] == clip["name"]]
+        assert clip_verdict["archive"]["ok"] is True
+        assert (
+            "copied video packets identical to the recording" in (clip_verdict["archive"]["detail"])
+        )
         unknown = client.get("/api/v1/sessions/nope/verification")
         assert unknown.status_code == 404
         assert "nope" in unknown.json()["error"]["message"]

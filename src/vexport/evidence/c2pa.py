@@ -24,7 +24,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from vexport import __version__
 from vexport.evidence.keys import SigningKey
@@ -202,7 +202,7 @@ def _ranges(flags: list[bool]) -> list[tuple[int, int]]:
     return ranges
 
 
-def read_credentials(name: str, content: bytes, trust: bytes | None) -> dict[str, Any] | None:
+def read_credentials(name: str, source: bytes | Path, trust: bytes | None) -> dict[str, Any] | None:
     """The file's C2PA state and actions, or None if it carries no manifest."""
     import c2pa
 
@@ -215,7 +215,8 @@ def read_credentials(name: str, content: bytes, trust: bytes | None) -> dict[str
     try:
         with (
             c2pa.Context(c2pa.Settings.from_dict(settings)) as context,
-            c2pa.Reader(mime, io.BytesIO(content), context=context) as reader,
+            _stream(source) as stream,
+            c2pa.Reader(mime, stream, context=context) as reader,
         ):
             state = reader.get_validation_state() or ""
             results = reader.get_validation_results() or {}
@@ -235,9 +236,13 @@ def read_credentials(name: str, content: bytes, trust: bytes | None) -> dict[str
     return {"state": state, "failures": failures, "actions": actions}
 
 
-def describe(name: str, content: bytes, trust: bytes | None) -> str:
+def _stream(source: bytes | Path) -> BinaryIO:
+    return open(source, "rb") if isinstance(source, Path) else io.BytesIO(source)
+
+
+def describe(name: str, source: bytes | Path, trust: bytes | None) -> str:
     """A line for ``vexport verify``: the credentials' state and actions ("" if none)."""
-    found = read_credentials(name, content, trust)
+    found = read_credentials(name, source, trust)
     if found is None:
         return ""
     failures = [f for f in found["failures"] if trust is not None or "untrusted" not in f]

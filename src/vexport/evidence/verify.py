@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from vexport.evidence.signing import SignatureCheck, check_signature
 from vexport.media import nal
 from vexport.media.archive_source import segment_video_packets
 from vexport.sources.archive_index import ArchiveError
-from vexport.storage import StorageError, default_reader, resolve_url
+from vexport.storage import StorageError, StorageReader, default_reader, resolve_url
 from vexport.storage.base import is_plain_path
 
 __all__ = [
@@ -170,15 +170,22 @@ def verify_parts(
     *,
     trusted: Sequence[PublicKey] = (),
     archive: Sequence[str] = (),
+    archive_of: Mapping[str, Sequence[str]] | None = None,
+    reader: StorageReader | None = None,
     c2pa_trust: bytes | None = None,
 ) -> Report:
+    """``archive``: where the segments are (every file); ``archive_of``: per origin, which
+    wins (a server knows each source's archive); ``reader`` reads them (default: file,
+    HTTP(S) and S3 with boto3's own credentials)."""
     report = Report()
     by_name = {p.name: p for p in parts}
     manifests = [p for p in parts if p.name.endswith(_MANIFEST_SUFFIX)]
     claimed: set[str] = set()
     for part in manifests:
         claimed.add(part.name)
-        _verify_manifest(part, by_name, claimed, report, trusted, archive, c2pa_trust)
+        _verify_manifest(
+            part, by_name, claimed, report, trusted, archive, archive_of or {}, reader, c2pa_trust
+        )
     for part in parts:
         if part.name in claimed or part.name in PACKAGE_EXTRAS:
             continue
@@ -197,6 +204,8 @@ def _verify_manifest(
     report: Report,
     trusted: Sequence[PublicKey],
     archive: Sequence[str],
+    archive_of: Mapping[str, Sequence[str]],
+    reader: StorageReader | None,
     c2pa_trust: bytes | None,
 ) -> None:
     data = part.read()
@@ -237,12 +246,16 @@ def _verify_manifest(
         if held is None:
             report.files.append(FileVerdict(name, "missing", "listed in the manifest" + untrusted))
             continue
-        needs_bytes = bool(archive) or held.digest is None
-        content = held.read() if needs_bytes else b""
-        if held.digest is not None:
+        source: Path | bytes
+        if held.path is not None:
+            source = held.path
+            digest, size = _file_digest(held.path)
+        elif held.digest is not None:
+            source = b""
             digest, size = held.digest()
         else:
-            digest, size = hashlib.sha256(content).hexdigest(), len(content)
+            source = held.read()
+            digest, size = hashlib.sha256(source).hexdigest(), len(source)
         if digest == entry.get("sha256") and size == entry.get("size"):
             verdict = FileVerdict(
                 name, "verified" if not untrusted else "modified", processed=processed
@@ -256,12 +269,26 @@ def _verify_manifest(
                 f"SHA-256 {digest[:16]}…, the manifest says {str(entry.get('sha256'))[:16]}…",
                 processed=processed,
             )
-        if archive and any(r.get("kind") == "copied" for r in entry.get("packets", [])):
-            ok, detail = _check_archive(content, entry, segments, archive)
+        bases = list(archive_of.get(str(entry.get("origin", "")), ())) or list(archive)
+        copies = any(r.get("kind") == "copied" for r in entry.get("packets", []))
+        if bases and copies:
+            if not source and held.digest is not None:
+                source = held.read()
+            ok, detail = _check_archive(source, entry, segments, bases, reader)
             verdict.archive, verdict.archive_ok = detail, ok
-        if content:
-            verdict.c2pa = _c2pa_state(name, content, c2pa_trust)
+        if source:
+            verdict.c2pa = _c2pa_state(name, source, c2pa_trust)
         report.files.append(verdict)
+
+
+def _file_digest(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(1024 * 1024):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
 
 
 def _segment_digests(manifest: dict[str, Any]) -> dict[str, str]:
@@ -276,9 +303,9 @@ def _segment_digests(manifest: dict[str, Any]) -> dict[str, str]:
 class _Archive:
     """Reads segments by their manifest names from the places given (dirs, URLs)."""
 
-    def __init__(self, bases: Sequence[str]) -> None:
+    def __init__(self, bases: Sequence[str], reader: StorageReader | None = None) -> None:
         self.bases = [self._base(b) for b in bases]
-        self.reader = default_reader()
+        self.reader = reader or default_reader()
         self.cache: dict[str, bytes] = {}
 
     @staticmethod
@@ -310,24 +337,42 @@ class _Archive:
 
 
 def _check_archive(
-    content: bytes, entry: dict[str, Any], digests: dict[str, str], bases: Sequence[str]
+    source: Path | bytes,
+    entry: dict[str, Any],
+    digests: dict[str, str],
+    bases: Sequence[str],
+    reader: StorageReader | None,
 ) -> tuple[bool, str]:
-    """Every copied video packet of ``content`` against the segment it came from."""
+    """Every copied video packet of the file against the segment it came from; the file's
+    packets are read one by one as they are compared, never all at once."""
     try:
-        codec, framing, packets = _file_video(content)
-    except av.FFmpegError as exc:
+        with av.open(
+            str(source) if isinstance(source, Path) else io.BytesIO(source), mode="r"
+        ) as container:
+            return _compare(container, entry, digests, _Archive(bases, reader))
+    except (av.FFmpegError, IndexError) as exc:
         return False, f"the file's video cannot be read: {exc}"
+
+
+def _compare(
+    container: Any, entry: dict[str, Any], digests: dict[str, str], archive: _Archive
+) -> tuple[bool, str]:
+    stream = container.streams.video[0]
+    codec = stream.codec_context.name
+    framing = nal.framing(codec, bytes(stream.codec_context.extradata or b""))
+    packets = (bytes(p) for p in container.demux(stream) if p.size > 0)
     runs = list(entry.get("packets", []))
     expected = sum(int(r.get("count", 0)) for r in runs)
-    if len(packets) != expected:
-        return False, f"{len(packets)} video packets in the file, the manifest lists {expected}"
-    archive = _Archive(bases)
+    short = f"the file has fewer video packets than the {expected} the manifest lists"
     position = 0
     copied = 0
     segments: list[str] = []
     for run in runs:
         count = int(run["count"])
         if run.get("kind") != "copied":
+            for _ in range(count):
+                if next(packets, None) is None:
+                    return False, short
             position += count
             continue
         name = str(run["segment"])
@@ -336,12 +381,11 @@ def _check_archive(
             init = archive.read(str(run["init"])) if run.get("init") else b""
         except StorageError as exc:
             return False, str(exc)
-        data = init + media
         want = digests.get(name)
         if want is not None and hashlib.sha256(media).hexdigest() != want:
             return False, f"archive segment {name} differs from the one the export read"
         try:
-            video = segment_video_packets(data, name)
+            video = segment_video_packets(init + media, name)
         except ArchiveError as exc:
             return False, str(exc)
         first = int(run.get("first", 0))
@@ -350,7 +394,9 @@ def _check_archive(
             return False, f"segment {name} has fewer video packets than the manifest copies"
         source_framing = nal.framing(video.codec, video.extradata)
         for offset, original in enumerate(recorded):
-            mine = packets[position + offset]
+            mine = next(packets, None)
+            if mine is None:
+                return False, short
             if _pictures(codec, mine, framing) != _pictures(video.codec, original, source_framing):
                 return False, (
                     f"video packet {position + offset} (decode order) differs from packet"
@@ -360,6 +406,9 @@ def _check_archive(
         copied += count
         if name not in segments:
             segments.append(name)
+    extra = sum(1 for _ in packets)
+    if extra:
+        return False, f"{expected + extra} video packets in the file, the manifest lists {expected}"
     shown = ", ".join(segments[:3]) + (
         f" and {len(segments) - 3} more" if len(segments) > 3 else ""
     )
@@ -372,17 +421,8 @@ def _pictures(codec: str, data: bytes, framing: int) -> list[bytes] | bytes:
     return data
 
 
-def _file_video(content: bytes) -> tuple[str, int, list[bytes]]:
-    with av.open(io.BytesIO(content), mode="r") as container:
-        stream = container.streams.video[0]
-        codec = stream.codec_context.name
-        framing = nal.framing(codec, bytes(stream.codec_context.extradata or b""))
-        packets = [bytes(p) for p in container.demux(stream) if p.size > 0]
-    return codec, framing, packets
-
-
-def _c2pa_state(name: str, content: bytes, trust: bytes | None) -> str:
+def _c2pa_state(name: str, source: Path | bytes, trust: bytes | None) -> str:
     """What the file's C2PA credentials say, if it has any (``evidence/c2pa.py``)."""
     from vexport.evidence import c2pa as credentials
 
-    return credentials.describe(name, content, trust)
+    return credentials.describe(name, source, trust)

@@ -13,24 +13,34 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Any
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from vexport.api.http.models import ERROR_RESPONSES
-from vexport.errors import FailedPrecondition, NotFound
+from vexport.errors import FailedPrecondition, NotFound, VexportError
 from vexport.evidence.signer import Signer
 from vexport.evidence.verify import Part, verify_parts
-from vexport.jobs.model import JobState
+from vexport.jobs.model import Job, JobState
 from vexport.jobs.service import JobService
 from vexport.results.base import ResultFile
+from vexport.sources.catalog import Catalog
+from vexport.storage import StorageReader
 
 __all__ = ["evidence_router"]
 
 _BLOCK = 1024 * 1024
 
 
-def evidence_router(service: JobService, signer: Signer | None) -> APIRouter:
+def evidence_router(
+    service: JobService,
+    signer: Signer | None,
+    *,
+    catalog: Catalog | None = None,
+    reader: StorageReader | None = None,
+) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["evidence"], responses=ERROR_RESPONSES)
 
     @router.get("/evidence/keys")
@@ -55,13 +65,27 @@ def evidence_router(service: JobService, signer: Signer | None) -> APIRouter:
         return {"session_id": job.id, "evidence_locked": job.evidence_locked}
 
     @router.get("/sessions/{session_id}/verification")
-    async def verification(session_id: str) -> dict[str, Any]:
-        return await asyncio.to_thread(_verify_session, service, signer, session_id)
+    async def verification(
+        session_id: str,
+        archive: Annotated[
+            bool, Query(description="also compare every copied packet with the archive")
+        ] = False,
+    ) -> dict[str, Any]:
+        archives = catalog if archive else None
+        return await asyncio.to_thread(
+            _verify_session, service, signer, session_id, archives, reader
+        )
 
     return router
 
 
-def _verify_session(service: JobService, signer: Signer | None, session_id: str) -> dict[str, Any]:
+def _verify_session(
+    service: JobService,
+    signer: Signer | None,
+    session_id: str,
+    catalog: Catalog | None,
+    reader: StorageReader | None,
+) -> dict[str, Any]:
     job = service.get(session_id)
     if job.state is JobState.REMOVED:
         raise NotFound(f"session {session_id} was removed; its files are deleted")
@@ -69,11 +93,40 @@ def _verify_session(service: JobService, signer: Signer | None, session_id: str)
         raise FailedPrecondition(
             f"session {session_id} is S_{job.state.name}; it can be verified once S_COMPLETED"
         )
-    parts = [_part(service, f) for f in job.files]
     trusted = signer.keyring.public_keys() if signer is not None else []
-    report = verify_parts(parts, trusted=trusted).to_json()
+    if catalog is None:
+        parts = [_part(service, f) for f in job.files]
+        report = verify_parts(parts, trusted=trusted).to_json()
+    else:
+        # The archive check reads the clips packet by packet: from copies on local disk,
+        # so a file is never held in memory whole, whichever store keeps it.
+        with tempfile.TemporaryDirectory(prefix="vexport-verify-") as tmp:
+            parts = [_spooled(service, f, Path(tmp)) for f in job.files]
+            report = verify_parts(
+                parts, trusted=trusted, archive_of=_archives(job, catalog), reader=reader
+            ).to_json()
     report["session_id"] = session_id
     return report
+
+
+def _archives(job: Job, catalog: Catalog) -> dict[str, list[str]]:
+    """Each source's archive (the manifest's segment names are relative to it)."""
+    found: dict[str, list[str]] = {}
+    for source in job.request.get("plan", {}).get("sources", []):
+        origin = str(source.get("origin", ""))
+        try:
+            found[origin] = [catalog.get(origin).archive(source.get("storage")).url]
+        except VexportError:
+            continue  # no longer configured: the check says the segments are not found
+    return found
+
+
+def _spooled(service: JobService, file: ResultFile, directory: Path) -> Part:
+    path = directory / file.file_id
+    with open(path, "wb") as out:
+        for block in _chunks(service, file):
+            out.write(block)
+    return Part(file.file_id, path.read_bytes, path)
 
 
 def _part(service: JobService, file: ResultFile) -> Part:
