@@ -263,6 +263,20 @@ def client_start(
     cloud_export: Annotated[
         bool, typer.Option("--cloud-export", help="Also upload the files to the S3 result store.")
     ] = False,
+    evidence_package: Annotated[
+        bool, typer.Option("--evidence-package", help="Also one ZIP to hand over (verifiable).")
+    ] = False,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            "--password",
+            envvar="VEXPORT_PACKAGE_PASSWORD",
+            help="AES-256 encrypt the evidence package (implies --evidence-package).",
+        ),
+    ] = None,
+    evidence_lock: Annotated[
+        bool, typer.Option("--evidence-lock", help="Keep the session past retention.")
+    ] = False,
     server: ServerOption = "127.0.0.1:50051",
 ) -> None:
     """Start an export session; by default wait for it and download the files with --out."""
@@ -302,6 +316,14 @@ def client_start(
         if name not in _STREAM_FORMATS:
             raise typer.BadParameter(f"clip formats: {', '.join(_STREAM_FORMATS)}")
         options.stream.format = _STREAM_FORMATS[name]  # type: ignore[assignment]
+    if evidence_package or password:
+        options.settings.add(evidence_package=True)
+    if password:
+        if snapshot:
+            raise typer.BadParameter("--password encrypts a clip's evidence package")
+        options.stream.settings.add(password=password)
+    if evidence_lock:
+        options.settings.add(evidence_lock=True)
     stub = _stub(server)
     try:
         reply = stub.StartSession(spb.StartSessionRequest(session_options=options))
