@@ -8,7 +8,7 @@ decode order, how many) and runs of packets encoded anew. With that list and
 the archive, ``vexport verify --archive`` compares every copied packet with
 the recording byte for byte (``evidence/verify.py``); the archive's bytes are
 pinned by the SHA-256 of every object read, which ``ReadLog`` takes as the
-reads happen (in the read-ahead threads, off the writer's path).
+reads happen (in a thread of its own, off the reader's and the writer's path).
 
 The capture costs a comparison and an increment per packet and one SHA-256
 pass over bytes already in memory per object read: see docs/design/evidence.md.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -100,27 +101,37 @@ class RunRecorder:
 class ReadLog(StorageReader):
     """A storage reader that remembers the SHA-256 and size of every object it read.
 
-    Reads run in several threads at once (``read_ahead``); hashlib releases the
-    GIL over large buffers, so the hashing runs beside the demuxing.
+    The hashing runs in a thread of its own, off the path of the reads (the
+    demuxer or the passthrough gets the bytes at once); hashlib releases the
+    GIL over large buffers, so it runs beside the export. ``reads()`` waits
+    for what is still being hashed.
     """
 
     def __init__(self, reader: StorageReader) -> None:
         self._reader = reader
         self._lock = threading.Lock()
-        self._digests: dict[str, tuple[str, int]] = {}
+        self._digests: dict[str, Future[tuple[str, int]]] = {}
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-hash")
 
     def read(self, url: str) -> bytes:
         data = self._reader.read(url)
-        digest = hashlib.sha256(data).hexdigest()
+        digest = self._hasher.submit(_digest, data)
         with self._lock:
-            self._digests[url] = (digest, len(data))
+            self._digests[url] = digest
         return data
 
     def digest(self, url: str) -> tuple[str, int] | None:
         """(SHA-256 hex, size) of the last read of ``url``, or None if it was not read."""
         with self._lock:
-            return self._digests.get(url)
+            found = self._digests.get(url)
+        return found.result() if found is not None else None
 
     def reads(self) -> dict[str, tuple[str, int]]:
+        """Every object read: URL -> (SHA-256 hex, size), once all are hashed."""
         with self._lock:
-            return dict(self._digests)
+            pending = dict(self._digests)
+        return {url: digest.result() for url, digest in pending.items()}
+
+
+def _digest(data: bytes) -> tuple[str, int]:
+    return hashlib.sha256(data).hexdigest(), len(data)
