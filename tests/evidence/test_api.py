@@ -16,7 +16,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from tests.api.conftest import ARCHIVE_SECONDS, ARCHIVE_START, CAMERA, STORAGE
+from tests.api.conftest import ARCHIVE_SECONDS, ARCHIVE_START, CAMERA, LIVE, STORAGE
 from tests.api.harness import (
     RunningServer,
     download,
@@ -25,7 +25,7 @@ from tests.api.harness import (
     start_session,
     wait_completed,
 )
-from tests.api.options import archive_clip, archive_snapshot
+from tests.api.options import archive_clip, archive_snapshot, live_clip
 from tests.media_fixtures import make_hls_archive
 from vexport.cli import app
 from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
@@ -45,7 +45,11 @@ def signing_server(
     settings = make_settings(
         data,
         sources=[
-            {"origin": CAMERA, "archives": [{"storage": STORAGE, "url": archive_playlist.as_uri()}]}
+            {
+                "origin": CAMERA,
+                "archives": [{"storage": STORAGE, "url": archive_playlist.as_uri()}],
+            },
+            {"origin": LIVE, "live": "lavfi:testsrc2=size=320x180:rate=25"},
         ],
         evidence={"manifest": True},
     )
@@ -221,3 +225,21 @@ def test_an_evidence_lock_keeps_the_session_past_retention_until_unlocked(
         client.delete(f"/api/v1/sessions/{session}/evidence-lock")
         assert client.put("/api/v1/sessions/nope/evidence-lock").status_code == 404
     stub.DestroySession(spb.DestroySessionRequest(session_id=session))
+
+
+def test_a_live_clip_is_signed_without_archive_segments(
+    signing_server: RunningServer, tmp_path: Path
+) -> None:
+    stub = signing_server.stub()
+    session = start_session(stub, live_clip(LIVE, 1))
+    state = wait_completed(stub, session)
+    assert state.result.succeeded, state.error
+    for file in state.result.files:
+        (tmp_path / file.path).write_bytes(download(stub, session, file.path)[0])
+    manifest = json.loads((tmp_path / "export.manifest.json").read_text())
+    assert manifest["sources"] == [{"origin": LIVE, "storage": None, "kind": "live"}]
+    (clip,) = manifest["files"]
+    assert {r["kind"] for r in clip["packets"]} == {"unsourced"}
+    assert "lavfi" not in json.dumps(manifest["request"])
+    result = CliRunner().invoke(app, ["verify", str(tmp_path)])
+    assert result.exit_code == 0, result.output
