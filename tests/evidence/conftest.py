@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,7 @@ import pytest
 from tests import corpus
 from tests.corpus_checks import corpus_root
 from vexport.config import EvidenceConfig
-from vexport.evidence.c2pa import ContentCredentials
+from vexport.evidence.c2pa import SIDECAR_MIME, ContentCredentials
 from vexport.evidence.manifest import SessionFacts
 from vexport.evidence.signer import Signer, load_signer
 from vexport.media.control import SimpleJobControl
@@ -69,15 +70,18 @@ def signed_export(
     )
     reads = ReadLog(default_reader())
     produced = run_export(made, SimpleJobControl(), workdir=directory, reader=reads)
-    if credentials is not None:
+    sidecars = []
+    if credentials is not None:  # as the job engine does (jobs/exports.py)
         for file in produced:
-            credentials.embed(made, file)
+            sidecar = credentials.embed(made, file)
+            if sidecar is not None:
+                sidecars.append(dataclasses.replace(file, path=sidecar, mime_type=SIDECAR_MIME))
     facts = SessionFacts(
         session_id="test-session",
         created_at=datetime(2026, 6, 1, 13, 0, tzinfo=UTC),
         plan=made,
         produced=produced,
-        files=[describe(p) for p in produced],
+        files=[describe(p) for p in [*produced, *sidecars]],
         reads=reads.reads(),
         instance="test-node",
     )

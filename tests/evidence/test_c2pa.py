@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import c2pa
@@ -15,7 +16,17 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from typer.testing import CliRunner
 
 from tests import corpus
+from tests.api.conftest import ARCHIVE_START, CAMERA, STORAGE
+from tests.api.harness import (
+    download,
+    make_settings,
+    running_server,
+    start_session,
+    wait_completed,
+)
+from tests.api.options import archive_clip
 from tests.evidence.conftest import signed_export
+from tests.media_fixtures import make_hls_archive
 from vexport.cli import app
 from vexport.config import EvidenceConfig
 from vexport.evidence.c2pa import ContentCredentials, read_credentials
@@ -23,6 +34,7 @@ from vexport.evidence.signer import Signer, load_signer
 from vexport.media.plan import ContainerFormat
 from vexport.media.privacy import Privacy
 from vexport.media.rendering import Quality, Rendering, VideoCodec, VideoEncoding
+from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
 
 
 def _name(common: str) -> x509.Name:
@@ -177,12 +189,76 @@ def test_a_changed_byte_breaks_the_credentials(
     assert found["failures"]
 
 
-def test_matroska_carries_no_credentials(
-    archive: corpus.Archive, ca_signer: Signer, tmp_path: Path
+@pytest.mark.parametrize(
+    ("container", "suffix"), [(ContainerFormat.MKV, ".mkv"), (ContainerFormat.MPEG_TS, ".ts")]
+)
+def test_matroska_and_mpeg_ts_get_a_sidecar_bound_to_their_bytes(
+    archive: corpus.Archive,
+    ca_signer: Signer,
+    test_ca: tuple[Path, Path, Path],
+    tmp_path: Path,
+    container: ContainerFormat,
+    suffix: str,
 ) -> None:
     credentials = ContentCredentials(ca_signer.key)
-    signed_export(archive, ca_signer, tmp_path, ContainerFormat.MKV, credentials=credentials)
-    (clip,) = tmp_path.glob("*.mkv")
-    assert read_credentials(clip.name, clip.read_bytes(), None) is None
-    with pytest.raises(c2pa.C2paError):  # why: c2pa-python has no binding for Matroska
-        c2pa.Reader("video/x-matroska", clip.open("rb"))
+    directory = tmp_path / "export"
+    directory.mkdir()
+    signed_export(archive, ca_signer, directory, container, credentials=credentials)
+    (clip,) = directory.glob(f"*{suffix}")
+    sidecar = clip.with_name(clip.name + ".c2pa")
+    ca = test_ca[0].read_bytes()
+    found = read_credentials(clip.name, clip, ca, sidecar.read_bytes())
+    assert found is not None and found["state"] == "Trusted", found
+    assert found["actions"] == ["c2pa.opened", "c2pa.converted", "c2pa.transcoded"]
+    assert read_credentials(clip.name, clip, ca) is None  # the file itself holds none
+    with pytest.raises(c2pa.C2paError):  # why a sidecar: c2pa has no embedding for it
+        c2pa.Reader(container.mime_type, clip.open("rb"))
+    # vexport verify reads the sidecar beside the clip; a changed byte breaks both.
+    result = CliRunner().invoke(app, ["verify", str(directory), "--c2pa-trust", str(test_ca[0])])
+    assert result.exit_code == 0, result.output
+    assert f"{clip.name}: verified" in result.output and "C2PA: trusted" in result.output
+    data = bytearray(clip.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    clip.write_bytes(bytes(data))
+    changed = read_credentials(clip.name, clip, ca, sidecar.read_bytes())
+    assert changed is not None and changed["state"] != "Trusted"
+    result = CliRunner().invoke(app, ["verify", str(directory), "--c2pa-trust", str(test_ca[0])])
+    assert result.exit_code == 1
+    assert f"{clip.name}: modified" in result.output
+
+
+def test_a_server_with_a_chain_signs_every_file_it_can(
+    test_ca: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    ca, key, chain = test_ca
+    playlist = make_hls_archive(tmp_path / "archive", ARCHIVE_START, 6.0)
+    settings = make_settings(
+        tmp_path / "data",
+        sources=[{"origin": CAMERA, "archives": [{"storage": STORAGE, "url": playlist.as_uri()}]}],
+        evidence={"manifest": True, "signing_key": str(key), "certificate_chain": str(chain)},
+    )
+    start = ARCHIVE_START + timedelta(seconds=1.3)
+    out = tmp_path / "out"
+    out.mkdir()
+    with running_server(settings) as server:
+        stub = server.stub()
+        for fmt in (pb.StreamType.MKV, pb.StreamType.MP4):
+            options = archive_clip(CAMERA, start, start + timedelta(seconds=2), fmt)
+            session = start_session(stub, options)
+            state = wait_completed(stub, session)
+            assert state.result.succeeded, state.error
+            for file in state.result.files:
+                (out / f"{fmt}-{file.path}").write_bytes(download(stub, session, file.path)[0])
+    names = sorted(p.name.split("-", 1)[1] for p in out.iterdir())
+    assert any(n.endswith(".mkv.c2pa") for n in names)  # beside the Matroska clip
+    assert not any(n.endswith(".mp4.c2pa") for n in names)  # inside the MP4
+    for fmt in (pb.StreamType.MKV, pb.StreamType.MP4):
+        session_dir = tmp_path / f"session-{fmt}"
+        session_dir.mkdir()
+        for path in out.glob(f"{fmt}-*"):
+            path.rename(session_dir / path.name.split("-", 1)[1])
+        result = CliRunner().invoke(
+            app, ["verify", str(session_dir), "--c2pa-trust", str(ca), "--key", str(chain)]
+        )
+        assert result.exit_code == 0, result.output
+        assert "C2PA: trusted; actions c2pa.opened" in result.output

@@ -3,9 +3,9 @@
 A C2PA manifest inside the file says, in a form any C2PA reader checks, what
 the file came from (the recorded archive, as its ingredient) and what was
 done (the actions), signed with the configured X.509 chain. MP4, MOV, AVI,
-JPEG, PNG and PDF carry it inside; c2pa-python has no hard binding for
-Matroska or MPEG-TS (it refuses them even for a sidecar), so those files are
-covered by the signed vexport manifest alone (docs/design/evidence.md).
+JPEG, PNG and PDF carry it inside; Matroska and MPEG-TS files get a sidecar
+``<file>.c2pa``: a manifest store bound to the file's bytes by a data hash
+(docs/design/evidence.md).
 
 Actions, from what the export really did (the decision, the files' own
 report): ``c2pa.opened`` (the archive or live stream), ``c2pa.converted``
@@ -31,7 +31,15 @@ from vexport.evidence.keys import SigningKey
 from vexport.media.decision import VideoPath
 from vexport.media.plan import ContainerFormat, ExportPlan, ProducedFile, SourcePlan
 
-__all__ = ["EMBEDDED", "ContentCredentials", "describe"]
+__all__ = [
+    "EMBEDDED",
+    "SIDECAR",
+    "SIDECAR_MIME",
+    "SIDECAR_SUFFIX",
+    "ContentCredentials",
+    "describe",
+    "read_credentials",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,12 @@ EMBEDDED: dict[str, str] = {
 }
 """Files that carry a C2PA manifest inside, by extension, with their MIME types."""
 
+SIDECAR: dict[str, str] = {".mkv": "video/x-matroska", ".ts": "video/mp2t"}
+"""Files whose manifest is a sidecar ``<file>.c2pa``, bound to their bytes by a data hash."""
+
+SIDECAR_SUFFIX = ".c2pa"
+SIDECAR_MIME = "application/c2pa"
+
 _ARCHIVE = "archive"
 _FRAME = "frame"
 
@@ -59,13 +73,15 @@ class ContentCredentials:
         self._key = key
         self._tsa_url = tsa_url
 
-    def embed(self, plan: ExportPlan, produced: ProducedFile) -> bool:
-        """Sign ``produced`` in place; False when its format cannot hold a manifest."""
+    def embed(self, plan: ExportPlan, produced: ProducedFile) -> Path | None:
+        """Sign ``produced``: in place when its format holds a manifest (None), else as a
+        sidecar ``<file>.c2pa`` beside it (its path); None also when neither is possible."""
         import c2pa
 
-        mime = EMBEDDED.get(produced.path.suffix.lower())
+        suffix = produced.path.suffix.lower()
+        mime = EMBEDDED.get(suffix) or SIDECAR.get(suffix)
         if mime is None:
-            return False
+            return None
         source = next((s for s in plan.sources if s.origin == produced.origin), None)
         definition = _definition(plan, source, produced, mime)
         info = c2pa.C2paSignerInfo(
@@ -74,6 +90,12 @@ class ContentCredentials:
             self._key.private_pem,
             self._tsa_url.encode() if self._tsa_url else None,
         )
+        if suffix in SIDECAR:
+            sidecar = produced.path.with_name(produced.path.name + SIDECAR_SUFFIX)
+            with c2pa.Signer.from_info(info) as signer, c2pa.Builder(definition) as builder:
+                sidecar.write_bytes(_data_hashed(builder, signer, produced.path))
+            sidecar.chmod(0o600)
+            return sidecar
         signed = produced.path.with_name(produced.path.name + ".c2pa-tmp")
         with (
             c2pa.Signer.from_info(info) as signer,
@@ -83,7 +105,68 @@ class ContentCredentials:
         ):
             builder.sign(signer, mime, source_file, out)
         os.replace(signed, produced.path)
-        return True
+        return None
+
+
+def _data_hashed(builder: Any, signer: Any, path: Path) -> bytes:
+    """A manifest store bound to the whole file by a data hash (``c2pa.hash.data``).
+
+    c2pa-python 0.38 wraps no data-hashed signing, the way to bind a format it
+    cannot parse, but its native library exports it
+    (``c2pa_builder_data_hashed_placeholder``, then
+    ``c2pa_builder_sign_data_hashed_embeddable``, which hashes the stream); it is
+    called here through the binding's own handles (pinned to 0.38.x in
+    pyproject.toml, since these are not its public API).
+    """
+    import ctypes
+
+    from c2pa import c2pa as core
+
+    lib = core._lib
+    uchar_p = ctypes.POINTER(ctypes.c_ubyte)
+    lib.c2pa_builder_data_hashed_placeholder.argtypes = [
+        ctypes.POINTER(core.C2paBuilder), ctypes.c_size_t, ctypes.c_char_p,
+        ctypes.POINTER(uchar_p),
+    ]  # fmt: skip
+    lib.c2pa_builder_data_hashed_placeholder.restype = ctypes.c_int64
+    lib.c2pa_builder_sign_data_hashed_embeddable.argtypes = [
+        ctypes.POINTER(core.C2paBuilder), ctypes.POINTER(core.C2paSigner), ctypes.c_char_p,
+        ctypes.c_char_p, ctypes.POINTER(core.C2paStream), ctypes.POINTER(uchar_p),
+    ]  # fmt: skip
+    lib.c2pa_builder_sign_data_hashed_embeddable.restype = ctypes.c_int64
+    placeholder = uchar_p()
+    size = lib.c2pa_builder_data_hashed_placeholder(
+        builder._handle, 0, b"application/c2pa", ctypes.byref(placeholder)
+    )
+    if size < 0:
+        raise core.C2paError(_last_error(lib))
+    lib.c2pa_free(placeholder)
+    data_hash = json.dumps(
+        {"exclusions": [], "name": "jumbf manifest", "alg": "sha256", "hash": [], "pad": []}
+    ).encode()
+    store = uchar_p()
+    with open(path, "rb") as asset, core.Stream(asset) as stream:
+        size = lib.c2pa_builder_sign_data_hashed_embeddable(
+            builder._handle,
+            signer._handle,
+            data_hash,
+            b"application/c2pa",
+            stream._stream,
+            ctypes.byref(store),
+        )
+    if size < 0:
+        raise core.C2paError(_last_error(lib))
+    try:
+        return ctypes.string_at(store, size)
+    finally:
+        lib.c2pa_free(store)
+
+
+def _last_error(lib: Any) -> str:
+    import ctypes
+
+    pointer = lib.c2pa_error()
+    return ctypes.string_at(pointer).decode("utf-8", "replace") if pointer else "C2PA failed"
 
 
 def _definition(
@@ -202,11 +285,17 @@ def _ranges(flags: list[bool]) -> list[tuple[int, int]]:
     return ranges
 
 
-def read_credentials(name: str, source: bytes | Path, trust: bytes | None) -> dict[str, Any] | None:
-    """The file's C2PA state and actions, or None if it carries no manifest."""
+def read_credentials(
+    name: str, source: bytes | Path, trust: bytes | None, sidecar: bytes | None = None
+) -> dict[str, Any] | None:
+    """The file's C2PA state and actions (``sidecar``: its ``.c2pa`` manifest store, for
+    the formats that cannot hold one), or None if it carries none."""
     import c2pa
 
-    mime = EMBEDDED.get(Path(name).suffix.lower())
+    suffix = Path(name).suffix.lower()
+    mime = EMBEDDED.get(suffix)
+    if mime is None and sidecar is not None:
+        mime = SIDECAR.get(suffix)
     if mime is None:
         return None
     settings: dict[str, Any] = {"verify": {"verify_trust": trust is not None}}
@@ -216,7 +305,7 @@ def read_credentials(name: str, source: bytes | Path, trust: bytes | None) -> di
         with (
             c2pa.Context(c2pa.Settings.from_dict(settings)) as context,
             _stream(source) as stream,
-            c2pa.Reader(mime, stream, context=context) as reader,
+            c2pa.Reader(mime, stream, manifest_data=sidecar, context=context) as reader,
         ):
             state = reader.get_validation_state() or ""
             results = reader.get_validation_results() or {}
@@ -240,9 +329,11 @@ def _stream(source: bytes | Path) -> BinaryIO:
     return open(source, "rb") if isinstance(source, Path) else io.BytesIO(source)
 
 
-def describe(name: str, source: bytes | Path, trust: bytes | None) -> str:
+def describe(
+    name: str, source: bytes | Path, trust: bytes | None, sidecar: bytes | None = None
+) -> str:
     """A line for ``vexport verify``: the credentials' state and actions ("" if none)."""
-    found = read_credentials(name, source, trust)
+    found = read_credentials(name, source, trust, sidecar)
     if found is None:
         return ""
     failures = [f for f in found["failures"] if trust is not None or "untrusted" not in f]

@@ -277,7 +277,10 @@ def _verify_manifest(
             ok, detail = _check_archive(source, entry, segments, bases, reader)
             verdict.archive, verdict.archive_ok = detail, ok
         if source:
-            verdict.c2pa = _c2pa_state(name, source, c2pa_trust)
+            sidecar = by_name.get(name + ".c2pa")
+            verdict.c2pa = _c2pa_state(
+                name, source, c2pa_trust, sidecar.read() if sidecar is not None else None
+            )
         report.files.append(verdict)
 
 
@@ -421,8 +424,9 @@ def _pictures(codec: str, data: bytes, framing: int) -> list[bytes] | bytes:
     return data
 
 
-def _c2pa_state(name: str, source: Path | bytes, trust: bytes | None) -> str:
-    """What the file's C2PA credentials say, if it has any (``evidence/c2pa.py``)."""
+def _c2pa_state(name: str, source: Path | bytes, trust: bytes | None, sidecar: bytes | None) -> str:
+    """What the file's C2PA credentials say, if it has any (``evidence/c2pa.py``); MKV and
+    MPEG-TS files have theirs in a sidecar ``<file>.c2pa``."""
     from vexport.evidence import c2pa as credentials
 
-    return credentials.describe(name, source, trust)
+    return credentials.describe(name, source, trust, sidecar)

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from vexport.evidence.c2pa import ContentCredentials
+from vexport.evidence.c2pa import SIDECAR_MIME, ContentCredentials
 from vexport.evidence.manifest import SessionFacts
 from vexport.evidence.package import PACKAGE_MIME, package_name, write_package
 from vexport.evidence.sealing import PasswordUnreadable, sealing_key_of, unseal
@@ -71,11 +71,12 @@ class ExportRunner:
             return RunResult(error=str(exc))
         if control.aborted:
             return RunResult()
+        sidecars: list[ProducedFile] = []
         if self.credentials is not None:
-            error = self._credentials(plan, produced)
+            error = self._credentials(plan, produced, sidecars)
             if error:
                 return RunResult(error=error)
-        files = [FinishedFile(describe_file(p), p.path) for p in produced]
+        files = [FinishedFile(describe_file(p), p.path) for p in [*produced, *sidecars]]
         if self.signer is not None and files:
             facts = SessionFacts(
                 session_id=job.id,
@@ -103,12 +104,30 @@ class ExportRunner:
             return RunResult(files=files, error=error, processing=processing)
         return RunResult(files=files, processing=processing)
 
-    def _credentials(self, plan: ExportPlan, produced: list[ProducedFile]) -> str:
-        """C2PA credentials into every file that holds them (before the files are hashed)."""
+    def _credentials(
+        self, plan: ExportPlan, produced: list[ProducedFile], sidecars: list[ProducedFile]
+    ) -> str:
+        """C2PA credentials into every file that holds them, a sidecar ``.c2pa`` beside the
+        others (added to ``sidecars``), before the files are hashed; an error, or ""."""
         assert self.credentials is not None
         for file in produced:
             try:
-                self.credentials.embed(plan, file)
+                sidecar = self.credentials.embed(plan, file)
+                if sidecar is not None:
+                    sidecars.append(
+                        dataclasses.replace(
+                            file,
+                            path=sidecar,
+                            mime_type=SIDECAR_MIME,
+                            processing="",
+                            frames=(),
+                            provenance=(),
+                            frames_copied=0,
+                            frames_reencoded=0,
+                            reencoded_ranges=(),
+                            copied_crcs=(),
+                        )
+                    )
             except Exception as exc:  # c2pa's errors name the asset, never a key
                 log.warning("%s: C2PA credentials failed: %s", file.path.name, exc)
                 return f"content credentials could not be added to {file.path.name}: {exc}"
