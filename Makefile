@@ -13,9 +13,11 @@ PYTEST_WORKERS ?= 2
 # RabbitMQ run as services): GStreamer's RTSP server (tests/rtsp_server.py), run by
 # Debian's own python3, which has PyGObject; Chromium for the playback tests; the
 # redis-server the scale-out tests start for themselves; util-linux (setpriv, mount) for
-# FFmpeg dying with the server and the full-disk test's tmpfs (essential on Debian).
+# FFmpeg dying with the server and the full-disk test's tmpfs (essential on Debian);
+# 7-Zip, which must open the encrypted evidence packages.
 TEST_DEB_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
-	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad chromium redis-server util-linux
+	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad chromium redis-server util-linux \
+	p7zip-full
 
 .PHONY: run demo test test-packages lint typecheck check setup proto bench bench-jobs clean
 

@@ -184,7 +184,8 @@ class BenchServer:
                     spb.DownloadFileRequest(session_id=session_id, file_path=file.path)
                 ):
                     handle.write(chunk.data)
-            files.append(target)
+            if not file.mime_type.startswith("application/vnd.vexport."):
+                files.append(target)  # the signed manifest is downloaded, not probed
         seconds = time.perf_counter() - began
         return Exported(
             session_id,

@@ -29,6 +29,7 @@ from vexport.api.grpc.server import GrpcServer
 from vexport.api.grpc.servicer import ExportServicer
 from vexport.api.http.app import create_app
 from vexport.api.http.discovery import discovery_router
+from vexport.api.http.evidence import evidence_router
 from vexport.api.http.operations import operations_router
 from vexport.api.http.s3dir import s3dir_router
 from vexport.api.http.server import HttpServer
@@ -36,6 +37,8 @@ from vexport.api.http.web import web_router
 from vexport.config import Settings
 from vexport.demo import DemoCamera
 from vexport.discovery import Discovery
+from vexport.evidence.c2pa import ContentCredentials
+from vexport.evidence.signer import Signer, load_signer
 from vexport.jobs.executors.base import Executor
 from vexport.jobs.executors.local import LocalPool
 from vexport.jobs.exports import ExportRunner
@@ -76,6 +79,7 @@ class Parts:
     presence: NodePresence
     s3dir_runner: S3DirRunner
     reader: StorageReader
+    signer: Signer | None = None
 
 
 def build_parts(settings: Settings, catalog: Catalog, node: str) -> Parts:
@@ -93,8 +97,24 @@ def build_parts(settings: Settings, catalog: Catalog, node: str) -> Parts:
     cloud = None
     if config.s3_bucket is not None:
         cloud = S3ResultStore(s3.client, config.s3_bucket, config.s3_prefix)
+    signer = None
+    credentials = None
+    evidence = settings.evidence
+    if evidence.manifest or (evidence.c2pa and evidence.certificate_chain is not None):
+        signer = load_signer(evidence, settings.server.data_dir)
+    if signer is not None and evidence.c2pa and signer.key.chain_pem:
+        credentials = ContentCredentials(signer.key, evidence.c2pa_tsa_url)
+    if not evidence.manifest:
+        signer = None
     reader = default_reader(s3=s3)
-    exports = ExportRunner(catalog, reader=reader, ffmpeg=settings.media.ffmpeg, cloud=cloud)
+    exports = ExportRunner(
+        catalog,
+        reader=reader,
+        ffmpeg=settings.media.ffmpeg,
+        cloud=cloud,
+        signer=signer,
+        credentials=credentials,
+    )
     s3dir_runner = S3DirRunner(settings)
     runners: dict[JobKind, KindRunner] = {
         kind: exports for kind in JobKind if kind is not JobKind.S3DIR
@@ -118,6 +138,7 @@ def build_parts(settings: Settings, catalog: Catalog, node: str) -> Parts:
         recovery=Recovery(store, results, settings.jobs),
         presence=NodePresence(store, node, ttl=settings.jobs.heartbeat_timeout),
         s3dir_runner=s3dir_runner,
+        signer=signer,
         reader=reader,
     )
 
@@ -204,6 +225,7 @@ class App:
             discovery_router(self.discovery),
             web_router(),
             operations_router({"database": parts.store.ping, "results": parts.results.check}),
+            evidence_router(self.service, parts.signer, catalog=catalog, reader=parts.reader),
         ]
         self.http = HttpServer(
             create_app(

@@ -300,6 +300,63 @@ def auth_new_token() -> None:
     print(f"hash:  {token_hash(token)}")
 
 
+@app.command()
+def verify(
+    files: Annotated[
+        list[Path], typer.Argument(help="Files, directories or evidence ZIP packages of an export.")
+    ],
+    archive: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--archive",
+            help="Directory or URL of the recorded segments: check every copied video packet.",
+        ),
+    ] = None,
+    key: Annotated[
+        list[Path] | None,
+        typer.Option("--key", help="Trusted public key or certificate (PEM) of the exporter."),
+    ] = None,
+    c2pa_trust: Annotated[
+        Path | None,
+        typer.Option("--c2pa-trust", help="PEM anchors trusted for C2PA credentials."),
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option("--password", envvar="VEXPORT_PACKAGE_PASSWORD", help="ZIP password."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check an export without a server: signature, hashes, missing and foreign files, C2PA,
+    and with --archive that every copied packet is the camera's own (docs/design/evidence.md)."""
+    import json
+
+    from vexport.errors import VexportError
+    from vexport.evidence.keys import load_public_key
+    from vexport.evidence.verify import collect_parts, verify_parts
+
+    try:
+        missing = [str(f) for f in files if not f.exists()]
+        if missing:
+            raise typer.BadParameter(f"no such file: {', '.join(missing)}")
+        trusted = [load_public_key(k) for k in key or []]
+        parts = collect_parts(files, password)
+        report = verify_parts(
+            parts,
+            trusted=trusted,
+            archive=archive or [],
+            c2pa_trust=c2pa_trust.read_bytes() if c2pa_trust else None,
+        )
+    except (VexportError, OSError, RuntimeError) as exc:
+        console.print(f"[red]cannot verify:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        for line in report.lines():
+            typer.echo(line)
+    raise typer.Exit(0 if report.ok else 1)
+
+
 @app.command("demo")
 def demo_command(
     config: ConfigOption = None,
@@ -699,6 +756,20 @@ def client_start(
         bool, typer.Option("--cloud-export", help="Also upload the files to the S3 result store.")
     ] = False,
     as_json: JsonOption = False,
+    evidence_package: Annotated[
+        bool, typer.Option("--evidence-package", help="Also one ZIP to hand over (verifiable).")
+    ] = False,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            "--password",
+            envvar="VEXPORT_PACKAGE_PASSWORD",
+            help="AES-256 encrypt the evidence package (implies --evidence-package).",
+        ),
+    ] = None,
+    evidence_lock: Annotated[
+        bool, typer.Option("--evidence-lock", help="Keep the session past retention.")
+    ] = False,
     server: ServerOption = "127.0.0.1:50051",
 ) -> None:
     """Start an export session; by default wait for it and download the files with --out."""
@@ -714,6 +785,14 @@ def client_start(
         audio_codec=audio_codec, quality=quality, fps=fps, timestamp=timestamp, comment=comment,
         timezone_minutes=timezone_minutes, masks=mask, invert_mask=invert_mask, crop=crop, pdf=pdf,
     )  # fmt: skip
+    if evidence_package or password:
+        options.settings.add(evidence_package=True)
+    if password:
+        if snapshot:
+            raise typer.BadParameter("--password encrypts a clip's evidence package")
+        options.stream.settings.add(password=password)
+    if evidence_lock:
+        options.settings.add(evidence_lock=True)
     stub = _stub(server)
     try:
         reply = stub.StartSession(spb.StartSessionRequest(session_options=options))

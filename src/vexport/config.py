@@ -416,6 +416,30 @@ class TlsConfig(Section):
         return self.cert_file is not None
 
 
+class EvidenceConfig(Section):
+    """Signed export manifests and content credentials (docs/design/evidence.md).
+
+    Without ``signing_key`` a key is generated on first run under
+    ``data_dir/evidence/`` (owner-only) and the server warns that it is
+    self-signed. ``certificate_chain`` (PEM, leaf first, the leaf certifying
+    ``signing_key``) is what C2PA credentials are signed with; without it no
+    C2PA manifest is embedded. ``retired_keys`` (PEM public keys or
+    certificates) stay published so exports signed before a rotation verify.
+    """
+
+    # A signed manifest (and its signature) with every session's files.
+    manifest: bool = True
+    signing_key: Path | None = None
+    signing_key_password: SecretStr | None = None
+    certificate_chain: Path | None = None
+    retired_keys: list[Path] = Field(default_factory=list)
+    # C2PA content credentials in MP4/MOV/JPEG/PNG/PDF (sidecar .c2pa for MKV/TS/AVI);
+    # needs certificate_chain.
+    c2pa: bool = True
+    # The time-stamping authority C2PA signatures ask for a time stamp (none: no TSA).
+    c2pa_tsa_url: str | None = None
+
+
 DEFAULT_AGENT = "hosts/local/MMExportAgent.1"
 
 
@@ -438,6 +462,7 @@ class Settings(BaseSettings):
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     tls: TlsConfig = Field(default_factory=TlsConfig)
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
 
     @field_validator("agents")
     @classmethod

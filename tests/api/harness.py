@@ -87,6 +87,8 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         },
         "sessions": {"timer_interval": "0.2s", "snapshot_wait": "10s"},
         "demo": {"enabled": False},
+        # Tests of other features see their clips alone; tests/evidence turn manifests on.
+        "evidence": {"manifest": False},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(values.get(key), dict):

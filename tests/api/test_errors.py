@@ -138,7 +138,7 @@ CASES: list[tuple[Callable[[], pb.Options], grpc.StatusCode, str]] = [
     (_fisheye, S.UNIMPLEMENTED, "fisheye_info"),
     (_g711_in_mp4, S.INVALID_ARGUMENT, "audio_codec"),
     (_g711_in_mkv, S.INVALID_ARGUMENT, "audio_codec"),
-    (_password, S.UNIMPLEMENTED, "password"),
+    (_password, S.INVALID_ARGUMENT, "password"),  # encrypts an evidence package only
     (_slow_motion, S.INVALID_ARGUMENT, "time_lapse.speed"),
 ]
 

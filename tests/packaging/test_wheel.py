@@ -209,7 +209,11 @@ def test_a_whole_session_against_vexport_serve_from_the_wheel(
         session_id = start_session(stub, options)
         state = wait_completed(stub, session_id, timeout=60)
         assert state.result.succeeded, state
-        (file,) = state.result.files
+        # The clip, then the signed manifest and its signature (evidence is on by default).
+        clips = [f for f in state.result.files if f.path.endswith(".mp4")]
+        assert len(clips) == 1 and len(state.result.files) == 3, state.result.files
+        assert any(f.path.endswith(".manifest.sig") for f in state.result.files)
+        (file,) = clips
         data, _ = download(stub, session_id, file.path)
     assert len(data) == file.size
     clip = tmp_path / "clip.mp4"

@@ -181,6 +181,9 @@ class Cluster:
                 heartbeat_timeout = "3s"
                 republish_after = "1s"
 
+                [evidence]
+                manifest = false
+
                 """
             )
             + (self._s3_sections() if self.results == "s3" else "")

@@ -21,7 +21,7 @@ __all__ = ["HEAD", "alembic_config", "upgrade"]
 log = logging.getLogger(__name__)
 logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin
 
-HEAD = "0004"
+HEAD = "0005"
 _LOCK_KEY = 0x76657870  # "vexp": one advisory lock id for vexport's migrations
 
 

@@ -120,6 +120,8 @@ class Job:
     outcome: dict[str, Any] = field(default_factory=dict)
     # The user who started it (None: started with authentication off).
     created_by: str | None = None
+    # Locked as evidence: retention keeps it until an admin unlocks it.
+    evidence_locked: bool = False
     files: list[ResultFile] = field(default_factory=list)
 
     @property

@@ -15,6 +15,7 @@ from typing import Any
 
 from vexport.config import Settings
 from vexport.errors import InvalidArgument
+from vexport.evidence.sealing import seal, sealing_key
 from vexport.jobs.requests import ExportRequest
 from vexport.media.decision import CutMode, decided
 from vexport.media.plan import ExportPlan, SourcePlan
@@ -41,7 +42,7 @@ def plan_of(request: ExportRequest, settings: Settings) -> ExportPlan:
         rendering=request.rendering,
         pdf=request.pdf,
         timezone_minutes=request.timezone_minutes,
-        extra={"cloud_export": True} if request.cloud_export else {},
+        extra=_extra(request, settings),
     )
     return decided(plan, CutMode(settings.media.cut))
 
@@ -65,6 +66,25 @@ def stored_plan(plan: ExportPlan) -> dict[str, Any]:
             "holds a value that cannot be stored and read back", field="session_options"
         ) from None
     return data
+
+
+def _extra(request: ExportRequest, settings: Settings) -> dict[str, object]:
+    """The plan's options beyond the media: cloud delivery, the evidence package and lock.
+
+    A package password is stored sealed (``evidence/sealing.py``), never as typed.
+    """
+    extra: dict[str, object] = {}
+    if request.cloud_export:
+        extra["cloud_export"] = True
+    if request.evidence_package:
+        package: dict[str, str] = {}
+        if request.package_password:
+            key = sealing_key(settings.evidence, settings.server.data_dir)
+            package["password_sealed"] = seal(request.package_password, key)
+        extra["evidence_package"] = package
+    if request.evidence_lock:
+        extra["evidence_lock"] = True
+    return extra
 
 
 def with_configured_fill(

@@ -42,3 +42,8 @@ class ExportRequest:
     pdf: PdfLayout | None = None
     rendering: Rendering = field(default_factory=Rendering)
     cloud_export: bool = False
+    # Evidence (docs/design/evidence.md): one ZIP of the session, AES-256 encrypted with the
+    # password if one is given; the session locked against retention.
+    evidence_package: bool = False
+    evidence_lock: bool = False
+    package_password: str | None = field(default=None, repr=False)

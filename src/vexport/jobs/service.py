@@ -120,6 +120,7 @@ class JobService:
                 timezone_minutes=request.timezone_minutes,
                 processing=describe(plan),
                 created_by=principal.name if principal is not None else None,
+                evidence_locked=request.evidence_lock,
             )
         )
         self._audit(Action.START, job.id, "ok", _start_details(request, job.processing))
@@ -184,9 +185,26 @@ class JobService:
             self._audit(Action.DESTROY, job_id, "ok", {"unreadable": True})
             return
         job = self._controlled(job_id, Action.DESTROY)
+        if job.evidence_locked:
+            raise FailedPrecondition(
+                f"session {shown(job_id)} is locked as evidence; an admin unlocks it before it"
+                " can be destroyed",
+                field="session_id",
+            )
         if job.is_active:
             self.request_stop(job)
         self.remove(job_id)
+
+    def set_evidence_lock(self, job_id: str, locked: bool) -> Job:
+        """Lock a session as evidence (exempt from retention), or unlock it (admins only,
+        once authentication exists); the session as it now is."""
+        job = self.get(job_id)
+        if job.state is JobState.REMOVED:
+            raise FailedPrecondition(
+                f"session {job_id} was removed; its files are deleted", field="session_id"
+            )
+        self.store.set_evidence_lock(job_id, locked)
+        return self.get(job_id)
 
     def list_page(self, page_token: str, page_size: int) -> Page:
         if page_size < 0:

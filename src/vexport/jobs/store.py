@@ -110,6 +110,7 @@ class NewJob:
     lease_expires_at: datetime | None = None
     fingerprint: str | None = None
     created_by: str | None = None
+    evidence_locked: bool = False
 
 
 class DuplicateJob(Exception):
@@ -191,6 +192,7 @@ class JobStore:
                     lease_expires_at=job.lease_expires_at,
                     fingerprint=job.fingerprint,
                     created_by=job.created_by,
+                    evidence_locked=job.evidence_locked,
                     last_poll_at=job.created_at,
                     # Handed to its executor right after this insert; the timers retry only
                     # after republish_after, so the first hand-over is not doubled.
@@ -559,6 +561,7 @@ class JobStore:
             JobRow.listed,
             JobRow.state == int(JobState.COMPLETED),
             JobRow.last_access_at < before,
+            JobRow.evidence_locked.is_(False),
         )
 
     def answers_due(self, *, succeeded_before: datetime, failed_before: datetime) -> list[Due]:
@@ -682,6 +685,14 @@ class JobStore:
         with self._tx() as orm:
             row = orm.get(LeaseRow, name)
             return (row.owner, row.expires_at) if row else None
+
+    def set_evidence_lock(self, job_id: str, locked: bool) -> bool:
+        """Lock a session as evidence (or unlock it); False if there is no such session."""
+        with self._tx() as orm:
+            result = orm.execute(
+                update(JobRow).where(JobRow.id == job_id).values(evidence_locked=locked)
+            )
+            return bool(getattr(result, "rowcount", 0))
 
     def release_lease(self, name: str, *, owner: str) -> None:
         with self._tx() as orm:
@@ -812,6 +823,7 @@ def _job_of(row: Any) -> Job:
         fingerprint=row["fingerprint"],
         outcome=dict(row["outcome"] or {}),
         created_by=row["created_by"],
+        evidence_locked=bool(row["evidence_locked"]),
         files=[],
     )
 
@@ -845,6 +857,7 @@ def _job(row: JobRow) -> Job:
         fingerprint=row.fingerprint,
         outcome=dict(row.outcome or {}),
         created_by=row.created_by,
+        evidence_locked=bool(row.evidence_locked),
         files=[
             ResultFile(
                 file_id=f.file_id,

@@ -105,6 +105,8 @@ class JobRow(Base):
     outcome: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # The user who started the session (None: started with authentication off).
     created_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Evidence: exempt from retention until an admin unlocks it (docs/design/evidence.md).
+    evidence_locked: Mapped[bool] = mapped_column(Boolean, default=False)
     files: Mapped[list[FileRow]] = relationship(
         back_populates="job",
         cascade="all, delete-orphan",

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from io import BytesIO
 from itertools import chain, islice, pairwise
 from typing import Any
@@ -41,7 +41,13 @@ from vexport.redact import redact_url
 from vexport.sources.archive_index import GAP_TOLERANCE, ArchiveError, ArchiveIndex, Segment
 from vexport.storage import StorageError, StorageReader
 
-__all__ = ["SegmentLoader", "iter_archive_packets", "iter_segments", "read_segment_packets"]
+__all__ = [
+    "SegmentLoader",
+    "iter_archive_packets",
+    "iter_segments",
+    "read_segment_packets",
+    "segment_video_packets",
+]
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +205,39 @@ def read_segment_packets(segment: Segment, data: bytes, *, run: int = 0) -> list
         for p in demuxed
     ]
     timed.sort(key=_wall_dts)
+    # Each video packet's place in its segment: what a manifest's copied runs count in.
+    position = 0
+    for tp in timed:
+        if tp.kind == "video":
+            tp.segment = segment.url
+            tp.segment_index = position
+            tp.segment_init = segment.init_url
+            position += 1
     return timed
+
+
+@dataclass(frozen=True)
+class SegmentVideo:
+    """A segment's video packets' bytes, numbered as ``read_segment_packets`` numbers them."""
+
+    codec: str
+    extradata: bytes
+    packets: list[bytes]
+
+
+def segment_video_packets(data: bytes, name: str) -> SegmentVideo:
+    """The video packets of one segment (``data``: init + media bytes) in decode order: the
+    packets a manifest's copied runs count in (``evidence/verify.py`` compares them)."""
+    dummy = Segment(url=name, start=datetime.fromtimestamp(0, UTC), duration=0.0,
+                    track="muxed")  # fmt: skip
+    video = [p for p in _demux(data, dummy) if p.kind == "video"]
+    video.sort(key=lambda p: p.dts)
+    if not video:
+        return SegmentVideo("", b"", [])
+    context = video[0].stream.codec_context
+    return SegmentVideo(
+        context.name, bytes(context.extradata or b""), [bytes(p.packet) for p in video]
+    )
 
 
 def _wall_dts(packet: TimedPacket) -> float:

@@ -39,6 +39,7 @@ from vexport.media.packets import (
     wall_datetime,
 )
 from vexport.media.plan import ContainerFormat, ExportFailed, ProducedFile
+from vexport.media.provenance import RunRecorder
 from vexport.media.templates import StreamTemplate
 
 log = logging.getLogger(__name__)
@@ -341,6 +342,7 @@ class _Part:
         self.bytes_estimate = 0
         self.shown: list[tuple[float, bool]] = []  # (wall pts, re-encoded) of each video frame
         self.copied_crcs: list[int] = []  # of a smart cut's copied packets, for its seam check
+        self.runs = RunRecorder()  # where each video packet came from (media/provenance.py)
         self._last_dts: dict[StreamKind, int] = {}
         # MP4/MOV: the index (moov) before the media, so a browser plays while downloading.
         options = {"movflags": "+faststart"} if container in _EDIT_LIST_CONTAINERS else {}
@@ -422,6 +424,7 @@ class _Part:
         self._output.mux(packet)
         if tp.kind == "video":
             self.shown.append((tp.wall_pts, tp.reencoded))
+            self.runs.add(tp)
             if tp.template is not None and not tp.reencoded:
                 template = tp.template
                 framing = nal.framing(template.codec_name, template.extradata)
@@ -622,6 +625,7 @@ class ClipWriter:
             reencoded_ranges=_stretches(shown),
             frames=tuple(shown),
             copied_crcs=tuple(part.copied_crcs),
+            provenance=part.runs.runs(),
         )
 
     def _report(self, selector: _Selector, part: _Part) -> None:

@@ -43,6 +43,10 @@ class TimedPacket:
     ``reencoded`` marks packets a smart cut encoded anew (the rest are the
     recording's own); ``template`` is the ``StreamTemplate`` a smart cut wants
     the output stream made from (its parameter sets), else None.
+    ``segment``/``segment_index``: for a video packet read from an archive, the URL of
+    its segment and its place among that segment's video packets in decode order
+    (``media/provenance.py``: the edit list a signed manifest records), and the URL of
+    the initialization segment it is read with (fMP4).
     """
 
     packet: Any  # av.Packet
@@ -55,3 +59,6 @@ class TimedPacket:
     run: int = 0
     reencoded: bool = False
     template: Any = None
+    segment: str | None = None
+    segment_index: int = -1
+    segment_init: str | None = None

@@ -16,6 +16,7 @@ from vexport.media.decision import Decision
 from vexport.media.formats import ContainerFormat, ExportFailed, ExportKind
 from vexport.media.pdf import PdfLayout
 from vexport.media.privacy import Privacy
+from vexport.media.provenance import PacketRun
 from vexport.media.rendering import Rendering
 from vexport.media.text import TextOverlay
 from vexport.redact import redact_url
@@ -178,3 +179,6 @@ class ProducedFile:
     # was re-encoded, and a CRC of each copied video packet's picture data, in decode order.
     frames: tuple[tuple[float, bool], ...] = field(default=(), repr=False)
     copied_crcs: tuple[int, ...] = field(default=(), repr=False)
+    # Runs of video packets in the file's decode order: copied from which segment, or
+    # encoded anew (``media/provenance.py``); what a signed manifest records.
+    provenance: tuple[PacketRun, ...] = field(default=(), repr=False)

@@ -647,4 +647,6 @@ def _with_data(tp: TimedPacket, data: bytes) -> TimedPacket:
         is_keyframe=tp.is_keyframe,
         run=tp.run,
         template=tp.template,
+        segment=tp.segment,
+        segment_index=tp.segment_index,
     )

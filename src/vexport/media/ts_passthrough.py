@@ -28,6 +28,7 @@ from vexport.media.clip_writer import ClipRequest, Muxing, write_clip
 from vexport.media.control import JobControl
 from vexport.media.packets import TimedPacket
 from vexport.media.plan import ContainerFormat, ProducedFile
+from vexport.media.provenance import PacketRun, RunRecorder
 from vexport.media.seams import verify_seams
 from vexport.media.smart_cut import SmartCutter
 from vexport.sources.archive_index import GAP_TOLERANCE, ArchiveIndex, Segment
@@ -112,7 +113,7 @@ def passthrough_clip(
     if not head.frames_copied:
         log.info("%s: the start's GOP runs past two segments: no passthrough", origin)
         return None
-    raw_frames = _join(
+    raw_frames, raw_runs = _join(
         output,
         head.path,
         _raw(loader, segments[first_raw:tail_from], checked, control),
@@ -141,6 +142,7 @@ def passthrough_clip(
             reencoded_ranges=(*head.reencoded_ranges, *tail.reencoded_ranges),
             frames=frames,
             copied_crcs=(*head.copied_crcs, *tail.copied_crcs),
+            provenance=(*head.provenance, *raw_runs, *tail.provenance),
         )
     ]
 
@@ -240,11 +242,13 @@ def _join(
     middle: Iterator[tuple[Segment, bytes]],
     tail: Path,
     layout: mpegts.Layout,
-) -> list[float]:
+) -> tuple[list[float], tuple[PacketRun, ...]]:
     """Write head, middle and tail as one stream, counters renumbered; the middle's
-    frames' wall times (from each segment's anchor and its PES timestamps)."""
+    frames' wall times (from each segment's anchor and its PES timestamps) and its
+    packets' provenance (each segment's video packets, whole)."""
     counters: dict[int, int] = {}
     walls: list[float] = []
+    runs = RunRecorder()
     with open(output, "wb") as out:
         out.write(_renumbered(head.read_bytes(), counters))
         for segment, data in middle:
@@ -253,6 +257,7 @@ def _join(
             mpegts.renumber(view, counters)
             out.write(buffer)
             stamps = [pts for pts, _ in mpegts.video_timestamps(view, layout)]
+            runs.add_segment(segment.url, len(stamps))
             if stamps:
                 # The segment's anchor is its earliest frame; 33-bit wraps undone.
                 offsets = [_signed(p - stamps[0]) for p in stamps]
@@ -261,7 +266,7 @@ def _join(
                 walls += [anchor + (o - low) / _TICKS for o in offsets]
         out.write(_renumbered(tail.read_bytes(), counters))
     walls.sort()
-    return walls
+    return walls, runs.runs()
 
 
 def _signed(delta: int) -> int:

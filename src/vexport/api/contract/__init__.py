@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vexport.api.contract.options import export_request
+from vexport.api.contract.options import export_request, stored_options
 from vexport.jobs.requests import ExportRequest
 from vexport.protos.axxonsoft.bl.mmexport import Export_pb2 as pb
 from vexport.sources.catalog import Catalog
@@ -31,3 +31,7 @@ class ExportContract:
     def request(self, options: pb.Options) -> ExportRequest:
         """``options`` as a request; raises a ``VexportError`` naming the field at fault."""
         return export_request(options, self.catalog, self.agents, cloud_store=self.cloud_store)
+
+    def stored(self, options: pb.Options) -> bytes:
+        """``options`` as the job keeps and lists them: passwords masked."""
+        return stored_options(options)

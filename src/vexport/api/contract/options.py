@@ -19,7 +19,7 @@ from vexport.api.contract import privacy as privacy_settings
 from vexport.api.contract import text as text_settings
 from vexport.api.contract import values
 from vexport.api.contract.pdf import pdf_layout_from_settings
-from vexport.api.contract.stream import rendering_from_stream_settings
+from vexport.api.contract.stream import package_password, rendering_from_stream_settings
 from vexport.errors import FailedPrecondition, InvalidArgument, NotFound, Unimplemented
 from vexport.jobs.requests import ExportRequest
 from vexport.media.formats import ContainerFormat, ExportKind
@@ -76,6 +76,7 @@ def export_request(
 
     agent = _agent(options.export_agent_access_point, agents)
     file_stem, timezone = _common_settings(options)
+    package, lock = _evidence_settings(options)
     container = _container(options)
     _unsupported_output_options(options)
     if options.cloud_export and not cloud_store:
@@ -85,10 +86,20 @@ def export_request(
             field="session_options.cloud_export",
         )
     rendering = Rendering()
+    password = ""
     if options.HasField("stream"):
         rendering = rendering_from_stream_settings(
             options.stream.settings, container, field="session_options.stream.settings"
         )
+        password, where = package_password(
+            options.stream.settings, field="session_options.stream.settings"
+        )
+        if password and not package:
+            raise InvalidArgument(
+                "the password encrypts the evidence package: also set the common setting"
+                " evidence_package",
+                field=where,
+            )
     pdf = None
     if options.HasField("snapshot"):
         layout = pdf_layout_from_settings(
@@ -129,7 +140,33 @@ def export_request(
         pdf=pdf,
         rendering=rendering,
         cloud_export=options.cloud_export,
+        evidence_package=package,
+        evidence_lock=lock,
+        package_password=password or None,
     )
+
+
+def _evidence_settings(options: pb.Options) -> tuple[bool, bool]:
+    """``evidence_package`` and ``evidence_lock`` among the common settings."""
+    package = lock = False
+    for setting in options.settings:
+        which = setting.WhichOneof("setting")
+        if which == "evidence_package":
+            package = setting.evidence_package
+        elif which == "evidence_lock":
+            lock = setting.evidence_lock
+    return package, lock
+
+
+def stored_options(options: pb.Options) -> bytes:
+    """``options`` as the job keeps them (and ListSessions shows them): without passwords."""
+    kept = pb.Options()
+    kept.CopyFrom(options)
+    if kept.HasField("stream"):
+        for setting in kept.stream.settings:
+            if setting.WhichOneof("setting") == "password":
+                setting.password = "***"
+    return kept.SerializeToString()
 
 
 def _agent(access_point: str, agents: Sequence[str]) -> str | None:
@@ -147,7 +184,9 @@ def _common_settings(options: pb.Options) -> tuple[str, int]:
     file_stem = "export"
     timezone = 0
     supported = (
-        {"file_name", "timezone"} | text_settings.COMMON_SETTINGS | privacy_settings.COMMON_SETTINGS
+        {"file_name", "timezone", "evidence_package", "evidence_lock"}
+        | text_settings.COMMON_SETTINGS
+        | privacy_settings.COMMON_SETTINGS
     )
     for index, setting in enumerate(options.settings):
         field = f"session_options.settings[{index}]"

@@ -89,7 +89,7 @@ def rendering_from_stream_settings(
         elif which == "time_lapse":
             lapse = _time_lapse(setting.time_lapse, path)
         elif which == "password":
-            raise Unimplemented("password-protected exports are not supported", field=path)
+            continue  # encrypts the evidence package (``package_password``)
         else:  # a setting added to the contract after this code
             raise Unimplemented(f"'{which}' is not supported", field=path)
 
@@ -124,3 +124,21 @@ def _time_lapse(lapse: pb.TimeLapse, field: str) -> TimeLapse | None:
     if fps == 0 and speed in (0, 1):
         return None  # nothing asked: real time, every frame
     return TimeLapse(fps=fps, speed=0.0 if speed == 1 else speed)
+
+
+MAX_PASSWORD = 256
+
+
+def package_password(settings: Sequence[pb.StreamSetting], *, field: str) -> tuple[str, str]:
+    """The evidence package's password (a later entry wins) and the field that set it."""
+    password, where = "", ""
+    for index, setting in enumerate(settings):
+        if setting.WhichOneof("setting") != "password":
+            continue
+        where = f"{field}[{index}].password"
+        password = setting.password
+        if not password or len(password) > MAX_PASSWORD or "\x00" in password:
+            raise InvalidArgument(
+                f"a password of 1 to {MAX_PASSWORD} characters, no NUL", field=where
+            )
+    return password, where

@@ -27,6 +27,7 @@ def _fill_state(state: spb.State, job: Job) -> None:
     state.progress = job.progress
     state.error = job.error
     state.processing = job.processing
+    state.evidence_locked = job.evidence_locked
     if job.state >= JobState.COMPLETED:  # S_COMPLETED or S_REMOVED carry a result
         state.result.succeeded = job.succeeded
         for file in job.files:

@@ -95,7 +95,7 @@ class ExportServicer(spb_grpc.ExportServiceServicer):
         options = request.session_options
         export = self.contract.request(options)  # CPU only: no I/O
         session_id = await asyncio.to_thread(
-            self.service.start, export, options.SerializeToString()
+            self.service.start, export, self.contract.stored(options)
         )
         return spb.StartSessionResponse(started_session_id=session_id)
 

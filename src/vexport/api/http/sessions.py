@@ -98,7 +98,8 @@ def sessions_router(service: JobService, contract: ExportContract) -> APIRouter:
     async def start_session(request: Request, response: Response) -> StartedSession:
         message = parse_options(await _json_object(request))
         export = contract.request(message)
-        session_id = await asyncio.to_thread(service.start, export, message.SerializeToString())
+        stored = contract.stored(message)
+        session_id = await asyncio.to_thread(service.start, export, stored)
         response.headers["Location"] = f"/api/v1/sessions/{session_id}"
         return StartedSession(session_id=session_id)
 
