@@ -59,7 +59,8 @@ class SessionFacts:
     ``plan`` is the resolved plan (its archive URLs name where segments were
     read; they appear in the manifest only relative to the archive, redacted).
     ``reads``: URL -> (SHA-256, size) of every object the run read.
-    ``requested_by``: the authenticated user, once authentication exists (else None).
+    ``requested_by``: the authenticated user who started the session (None with
+    authentication off).
     """
 
     session_id: str

@@ -217,9 +217,8 @@ class ExportRunner:
 
 
 def _requesting_user(job: Job) -> str | None:
-    """The authenticated user who asked for the export, once authentication records one."""
-    user = getattr(job, "requested_by", None) or getattr(job, "user", None)
-    return str(user) if user else None
+    """The authenticated user who started the session (None with authentication off)."""
+    return job.created_by
 
 
 def reported_processing(plan: ExportPlan, produced: list[ProducedFile]) -> str:
