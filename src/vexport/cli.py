@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -837,8 +838,21 @@ def _state_json(state) -> dict[str, object]:  # type: ignore[no-untyped-def]
 
 
 def _wait(stub, session_id: str, output: _Output, *, unbounded: bool = False):  # type: ignore[no-untyped-def]
-    """Poll until the session completes; Ctrl-C stops a live clip (and keeps waiting)."""
+    """Poll until the session completes; Ctrl-C stops a live clip (and keeps waiting).
+
+    The first Ctrl-C of an unbounded clip only sets a flag the loop reads: a
+    KeyboardInterrupt raised inside a gRPC call or the progress bar's lock could
+    leave either stuck. A second one (or any for a bounded export) interrupts.
+    """
     from vexport.protos.axxonsoft.bl.mmexport import ExportService_pb2 as spb
+
+    interrupted = threading.Event()
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if unbounded and not interrupted.is_set():
+            interrupted.set()
+            return
+        raise KeyboardInterrupt
 
     stopped = False
     columns = (
@@ -847,11 +861,19 @@ def _wait(stub, session_id: str, output: _Output, *, unbounded: bool = False):  
         else [TextColumn("[bold]exporting"), BarColumn(),
               TextColumn("{task.percentage:>3.0f}%")]
     )  # fmt: skip
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("export", total=1.0, recorded="")
-        started = time.monotonic()
-        while True:
-            try:
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("export", total=1.0, recorded="")
+            started = time.monotonic()
+            while True:
+                if interrupted.is_set() and not stopped:
+                    stopped = True
+                    output.say(f"stopping session {session_id}; the clip so far is kept")
+                    try:
+                        stub.StopSession(spb.StopSessionRequest(session_id=session_id))
+                    except grpc.RpcError as error:
+                        output.rpc_failed(error)
                 try:
                     reply = stub.GetSessionState(spb.GetSessionStateRequest(session_id=session_id))
                 except grpc.RpcError as error:
@@ -864,16 +886,9 @@ def _wait(stub, session_id: str, output: _Output, *, unbounded: bool = False):  
                 )
                 if state.state >= spb.S_COMPLETED:
                     return state
-                time.sleep(0.5)
-            except KeyboardInterrupt:
-                if not unbounded or stopped:
-                    raise
-                stopped = True
-                output.say(f"stopping session {session_id}; the clip so far is kept")
-                try:
-                    stub.StopSession(spb.StopSessionRequest(session_id=session_id))
-                except grpc.RpcError as error:
-                    output.rpc_failed(error)
+                interrupted.wait(0.5)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _print_state(session_id: str, state, output: _Output) -> None:  # type: ignore[no-untyped-def]
