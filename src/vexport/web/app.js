@@ -1,8 +1,9 @@
 // The operator page: pick a camera, see what its archive holds, preview a
 // range, export it with overlays, masks and crop, follow and download sessions.
-// Plain ES modules; every request goes through api.js.
+// Plain ES modules; every request goes through api.js (a 401 opens login.js's form).
 
 import { api, blobUrl, events, json } from "./api.js";
+import { installLogin } from "./login.js";
 import { MaskEditor } from "./mask.js";
 
 const $ = (id) => document.getElementById(id);
@@ -436,6 +437,7 @@ $("mask-canvas").addEventListener("keydown", (event) => {
   if (event.key === "Backspace") mask.undo();
 });
 
+installLogin();
 mask.draw();
 followSessions();
 loadOrigins().catch(fail);
