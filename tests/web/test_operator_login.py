@@ -116,11 +116,12 @@ def test_an_operator_logs_in_exports_verifies_and_logs_out(server: RunningServer
 
         begin = datetime.fromisoformat(recorded["begin"]) + timedelta(seconds=1)
         end = begin + timedelta(seconds=CLIP_SECONDS)
-        page.select_option("#origin", DEMO)
+        page.wait_for_selector("#timeline .recorded")  # the page's own default range is set
         page.fill("#start", begin.isoformat())
         page.dispatch_event("#start", "change")
         page.fill("#end", end.isoformat())
         page.dispatch_event("#end", "change")
+        assert page.text_content("#range-info").startswith(f"{CLIP_SECONDS:.1f} s")
         page.select_option("#format", "MP4")
         page.click("#export")
         page.wait_for_function(
