@@ -143,6 +143,19 @@ def test_an_operator_logs_in_exports_verifies_and_logs_out(server: RunningServer
         assert verdicts and set(verdicts) == {"verified"}, verdicts
         _shot(page, "5-verified")
 
+        # Again with the archive check: every copied packet compared with the recorded segment.
+        page.check("#verify-archive")
+        done.first.get_by_role("button", name="verify session").click()
+        page.wait_for_function(
+            "document.querySelector('#verification-status').textContent.startsWith('Verified')"
+            " && document.querySelector('#verification-files tr')",
+            timeout=30_000,
+        )
+        details = clip.locator("td").nth(3).text_content() or ""
+        assert clip.locator("td.verdict").text_content() == "verified"
+        assert details.startswith("archive: "), details
+        _shot(page, "6-verified-archive")
+
         # Log out: the token is closed on the server and the form is back.
         token = page.evaluate("sessionStorage.getItem('vexport.token')")
         page.click("#logout")
@@ -154,5 +167,5 @@ def test_an_operator_logs_in_exports_verifies_and_logs_out(server: RunningServer
             timeout=10,
         )
         assert closed.status_code == 401, closed.text
-        _shot(page, "6-logged-out")
+        _shot(page, "7-logged-out")
         assert not errors, errors

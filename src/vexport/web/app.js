@@ -429,7 +429,8 @@ async function verify(id) {
   $("verification-files").replaceChildren();
   say("Verifying...", status);
   try {
-    const report = await json(`/api/v1/sessions/${id}/verification`);
+    const query = $("verify-archive").checked ? "?archive=true" : "";
+    const report = await json(`/api/v1/sessions/${id}/verification${query}`);
     $("verification-files").replaceChildren(...report.files.map(verdictRow));
     const signer = report.signer ? `, signed by ${report.signer}` : "";
     say(report.ok ? `Verified: every file is as exported${signer}.`
