@@ -17,7 +17,15 @@ let waiting = null;  // { promise, resolve } while the form is open
 export function installLogin() {
   onUnauthorized(ask);
   $("login-form").addEventListener("submit", submit);
-  $("login").addEventListener("cancel", (event) => event.preventDefault());  // Escape: the page needs a login
+  // Escape must not leave the page without a login: refused, or (Chromium may close a
+  // dialog anyway on a second Escape) the form opens again.
+  $("login").addEventListener("cancel", (event) => event.preventDefault());
+  $("login").addEventListener("close", () => {
+    if (waiting) {
+      $("login").showModal();
+      $("login-user").focus();
+    }
+  });
   $("logout").addEventListener("click", logout);
   showUser();
 }
@@ -58,10 +66,10 @@ async function submit(event) {
     setToken(answer.token_value.replace(/^Bearer\s+/, ""));
     sessionStorage.setItem(USER_KEY, answer.user_id || body.user_name);
     $("login-form").reset();
-    $("login").close();
-    showUser();
     const { resolve } = waiting;
     waiting = null;
+    $("login").close();
+    showUser();
     resolve();
   } catch (failure) {
     error.textContent = failure.message || String(failure);
