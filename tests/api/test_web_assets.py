@@ -22,7 +22,8 @@ def test_the_page_and_its_modules_are_served_with_a_strict_policy(server: Runnin
         assert "script-src 'self'" in page.headers["content-security-policy"]
         assert '<script type="module" src="/web/app.js">' in page.text
         for name, kind in (("app.js", "text/javascript"), ("api.js", "text/javascript"),
-                           ("mask.js", "text/javascript"), ("app.css", "text/css")):  # fmt: skip
+                           ("mask.js", "text/javascript"), ("login.js", "text/javascript"),
+                           ("app.css", "text/css")):  # fmt: skip
             asset = client.get(f"/web/{name}")
             assert asset.status_code == 200, name
             assert asset.headers["content-type"].startswith(kind)

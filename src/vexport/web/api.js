@@ -1,8 +1,25 @@
 // Every request of the page goes through api(): the one place that adds the
-// Authorization header once the server requires a login (setToken), and that
-// turns the API's JSON errors into exceptions with the server's message.
+// Authorization header once the server requires a login (setToken), that asks
+// for a login when the server answers 401 (onUnauthorized) and then sends the
+// request again, and that turns the API's JSON errors into exceptions with the
+// server's message.
 
 let token = sessionStorage.getItem("vexport.token") || "";
+let unauthorized = null;  // (message, hadToken) => Promise that settles once a login succeeded
+
+/** The bearer token this tab holds ("" when none). */
+export function currentToken() {
+  return token;
+}
+
+/**
+ * Call `handler(message, hadToken)` when a request answers 401; the request is sent again
+ * (with the new token) once the Promise it returns resolves. Without a handler
+ * a 401 is an ApiError like any other.
+ */
+export function onUnauthorized(handler) {
+  unauthorized = handler;
+}
 
 /** Use `value` as the bearer token of every request (empty: none), for this tab. */
 export function setToken(value) {
@@ -21,15 +38,34 @@ export class ApiError extends Error {
   }
 }
 
-/** fetch() with the token; resolves to the Response, rejects with ApiError on 4xx/5xx. */
-export async function api(path, { method = "GET", body, signal, headers = {} } = {}) {
-  const init = { method, signal, headers: { ...headers } };
-  if (token) init.headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
+/**
+ * fetch() with the token; resolves to the Response, rejects with ApiError on 4xx/5xx.
+ * A 401 waits for a login (onUnauthorized) and tries again, unless `ask` is false
+ * (the login and logout calls themselves).
+ */
+export async function api(path, { method = "GET", body, signal, headers = {}, ask = true } = {}) {
+  for (;;) {
+    const used = token;
+    const init = { method, signal, headers: { ...headers } };
+    if (used) init.headers.Authorization = `Bearer ${token}`;
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetch(path, init);
+    if (response.status === 401 && ask && unauthorized) {
+      let parsed = null;
+      try { parsed = await response.json(); } catch { /* not JSON */ }
+      // Sent with a token a login has replaced since: try the new one before asking.
+      if (token === used) await unauthorized(new ApiError(401, parsed).message, Boolean(used));
+      if (signal && signal.aborted) throw new DOMException("aborted", "AbortError");
+      continue;  // the same request, with the token of the new login
+    }
+    return checked(response);
   }
-  const response = await fetch(path, init);
+}
+
+async function checked(response) {
   if (!response.ok) {
     let parsed = null;
     try { parsed = await response.json(); } catch { /* not JSON */ }

@@ -1,8 +1,9 @@
 // The operator page: pick a camera, see what its archive holds, preview a
 // range, export it with overlays, masks and crop, follow and download sessions.
-// Plain ES modules; every request goes through api.js.
+// Plain ES modules; every request goes through api.js (a 401 opens login.js's form).
 
 import { api, blobUrl, events, json } from "./api.js";
+import { installLogin } from "./login.js";
 import { MaskEditor } from "./mask.js";
 
 const $ = (id) => document.getElementById(id);
@@ -373,6 +374,9 @@ function row(info) {
   if (s.state === "S_NONE" || s.state === "S_RUNNING") {
     actions.push(button("Stop", () => act(id, "stop"), `stop session ${id.slice(0, 8)}`));
   }
+  if (s.state === "S_COMPLETED" && s.result && s.result.succeeded) {
+    actions.push(button("Verify", () => verify(id), `verify session ${id.slice(0, 8)}`));
+  }
   if (s.state !== "S_REMOVED") {
     actions.push(button("Delete", () => act(id, "delete"), `delete session ${id.slice(0, 8)}`));
   }
@@ -386,6 +390,53 @@ async function act(id, what) {
     else await api(`/api/v1/sessions/${id}`, { method: "DELETE" });
   } catch (error) {
     fail(error);
+  }
+}
+
+// -- verification -------------------------------------------------------------------------
+
+const GOOD = new Set(["verified"]);
+
+function frames(processed) {
+  if (!processed || !processed.length) return "none";
+  return processed.map((p) => `${p.first}..${p.last}${p.why ? ` (${p.why})` : ""}`).join(", ");
+}
+
+function verdictRow(file) {
+  const tr = document.createElement("tr");
+  tr.dataset.file = file.name;
+  const cell = (text, className) => {
+    const td = document.createElement("td");
+    td.textContent = text;
+    if (className) td.className = className;
+    tr.append(td);
+  };
+  cell(file.name);
+  cell(file.status, `verdict ${GOOD.has(file.status) ? "good" : "bad"}`);
+  cell(frames(file.processed_frames));
+  const details = [file.detail, file.archive && `archive: ${file.archive.detail}`, file.c2pa && `C2PA: ${file.c2pa}`];
+  cell(details.filter(Boolean).join("; "));
+  return tr;
+}
+
+/** The server's check of a completed session's stored files: one verdict per file. */
+async function verify(id) {
+  const region = $("verification");
+  const status = $("verification-status");
+  region.hidden = false;
+  region.dataset.session = id;
+  $("verification-title").textContent = `Verification of session ${id.slice(0, 8)}`;
+  $("verification-files").replaceChildren();
+  say("Verifying...", status);
+  try {
+    const query = $("verify-archive").checked ? "?archive=true" : "";
+    const report = await json(`/api/v1/sessions/${id}/verification${query}`);
+    $("verification-files").replaceChildren(...report.files.map(verdictRow));
+    const signer = report.signer ? `, signed by ${report.signer}` : "";
+    say(report.ok ? `Verified: every file is as exported${signer}.`
+      : `Failed: not every file is as exported${signer}.`, status, !report.ok);
+  } catch (error) {
+    fail(error, status);
   }
 }
 
@@ -436,6 +487,7 @@ $("mask-canvas").addEventListener("keydown", (event) => {
   if (event.key === "Backspace") mask.undo();
 });
 
+installLogin();
 mask.draw();
 followSessions();
 loadOrigins().catch(fail);
