@@ -818,7 +818,10 @@ def client_start(
     if out is not None and state.result.succeeded:
         for file in state.result.files:
             try:
-                path = _download(stub, session_id, file, out, output, force=force)
+                path = _download(
+                    stub, session_id, file, out, output, force=force,
+                    files=state.result.files,
+                )  # fmt: skip
             except _DownloadRefused as refused:
                 problem = str(refused)
                 output.say(f"[red]{escape(problem)}[/red]")
@@ -917,20 +920,30 @@ def _compact(timestamp: str) -> str:
     return timestamp.split(".", 1)[0] or "unknown"
 
 
-def local_name(file, session_id: str) -> str:  # type: ignore[no-untyped-def]
-    """The server's name plus the file's time range and the session: unique per file.
+def session_folder(files, session_id: str) -> str:  # type: ignore[no-untyped-def]
+    """The folder a session's files are saved in: its first file's name, time range and id.
 
-    ``export_demo-camera1_001.mp4`` of session ``1f0c…`` from 12:00:00 to 12:00:10
-    becomes ``export_demo-camera1_001_20260101T120000-20260101T120010_1f0c2a9b.mp4``.
+    ``export_demo-camera1_001.mp4`` … of session ``1f0c…`` from 12:00:00 to 12:00:10
+    go to ``export_demo-camera1_001_20260101T120000-20260101T120010_1f0c2a9b/``. Inside,
+    every file keeps the server's name: the names the signed manifest lists, so
+    ``vexport verify`` checks the folder as it was downloaded.
     """
-    name = Path(file.path).name
-    stem, dot, suffix = name.rpartition(".")
-    if not dot:
-        stem, suffix = name, ""
-    first, last = _compact(file.min_timestamp), _compact(file.max_timestamp)
+    listed = list(files)
+    stem = Path(listed[0].path).stem.removesuffix(".manifest") if listed else "export"
+    firsts = [f.min_timestamp for f in listed if f.min_timestamp]
+    lasts = [f.max_timestamp for f in listed if f.max_timestamp]
+    first = _compact(min(firsts)) if firsts else "unknown"
+    last = _compact(max(lasts)) if lasts else first
     span = first if first == last else f"{first}-{last}"
     short = re.sub(r"[^A-Za-z0-9-]", "", session_id)[:8] or "session"
-    return f"{stem}_{span}_{short}" + (f".{suffix}" if dot else "")
+    return f"{stem}_{span}_{short}"
+
+
+def local_name(file, session_id: str, files=None) -> str:  # type: ignore[no-untyped-def]
+    """Where ``file`` of the session is saved, relative to ``--out``: unique per session."""
+    return f"{session_folder(files if files is not None else [file], session_id)}/" + (
+        Path(file.path).name
+    )
 
 
 def _sha256(path: Path) -> str:
@@ -943,11 +956,11 @@ def _sha256(path: Path) -> str:
 
 def _download(  # type: ignore[no-untyped-def]
     stub, session_id: str, file, out: Path, output: _Output, *, force: bool,
-    chunk_kb: int = CHUNK_KB,
+    chunk_kb: int = CHUNK_KB, files=None,
 ) -> Path:  # fmt: skip
     """Fetch ``file`` into ``out``, resuming a ``.part``, checked against its SHA-256."""
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / local_name(file, session_id)
+    target = out / local_name(file, session_id, files)
+    target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         if file.sha256 and _sha256(target) == file.sha256:
             output.say(f"{target} is already downloaded")
@@ -1167,7 +1180,10 @@ def client_download(
     problem = None
     for item in files:
         try:
-            path = _download(stub, session_id, item, out, output, force=force, chunk_kb=chunk_kb)
+            path = _download(
+                stub, session_id, item, out, output, force=force, chunk_kb=chunk_kb,
+                files=reply.session_state.result.files,
+            )  # fmt: skip
         except _DownloadRefused as refused:
             problem = str(refused)
             output.say(f"[red]{escape(problem)}[/red]")

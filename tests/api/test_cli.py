@@ -58,16 +58,16 @@ def test_two_exports_of_one_camera_keep_both_files(server: RunningServer, tmp_pa
     second = answer(vexport(server, "client", "start", "-o", CAMERA,
                             "--from", "20260101T120004", "--to", "20260101T120006",
                             "--out", str(tmp_path), "--json"))  # fmt: skip
-    files = sorted(tmp_path.glob("*.mp4"))
+    files = sorted(tmp_path.glob("*/*.mp4"))  # a folder per session
     assert len(files) == 2
     for result in (first, second):
         (saved,) = result["saved"]
         path = Path(saved["saved_to"])
         assert path.exists()
-        assert result["session_id"][:8] in path.name
+        assert result["session_id"][:8] in path.parent.name
         assert sha256(path) == saved["sha256"] == result["state"]["result"]["files"][0]["sha256"]
-    assert "20260101T120001" in Path(first["saved"][0]["saved_to"]).name
-    assert "20260101T120004" in Path(second["saved"][0]["saved_to"]).name
+    assert "20260101T120001" in Path(first["saved"][0]["saved_to"]).parent.name
+    assert "20260101T120004" in Path(second["saved"][0]["saved_to"]).parent.name
 
 
 def test_a_file_with_other_content_is_not_overwritten_without_force(
@@ -102,7 +102,9 @@ def test_a_stale_part_file_is_caught_by_the_sha256_and_downloaded_again(
     # What another session's interrupted download would have left under this name.
     from vexport.cli import local_name
 
-    name = local_name(pb_file(listed), session_id)
+    every = [pb_file(f) for f in started["state"]["result"]["files"]]
+    name = local_name(pb_file(listed), session_id, every)
+    (tmp_path / "out" / name).parent.mkdir(parents=True)
     (tmp_path / "out" / f"{name}.part").write_bytes(os.urandom(12 * 1024))
     result = vexport(server, "client", "download", session_id, "--out", str(tmp_path / "out"),
                      "--chunk-kb", "4", "--json")  # fmt: skip

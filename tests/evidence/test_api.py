@@ -243,3 +243,27 @@ def test_a_live_clip_is_signed_without_archive_segments(
     assert "lavfi" not in json.dumps(manifest["request"])
     result = CliRunner().invoke(app, ["verify", str(tmp_path)])
     assert result.exit_code == 0, result.output
+
+
+def test_a_session_downloaded_by_the_client_command_verifies(
+    signing_server: RunningServer, tmp_path: Path
+) -> None:
+    """`vexport client start --out` saves a session in a folder of its own, with the names
+    the manifest lists: the folder verifies as downloaded, and a changed byte does not."""
+    args = ["client", "start", "--origin", CAMERA, "--from", "20260101T120001",
+            "--to", "20260101T120003", "--out", str(tmp_path),
+            "--server", signing_server.address]  # fmt: skip
+    started = CliRunner().invoke(app, args)
+    assert started.exit_code == 0, started.output
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert (folder / "export.manifest.json").exists()
+    result = CliRunner().invoke(app, ["verify", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("VERIFIED")
+    (clip,) = folder.glob("*.mp4")
+    data = bytearray(clip.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    clip.write_bytes(bytes(data))
+    tampered = CliRunner().invoke(app, ["verify", str(folder)])
+    assert tampered.exit_code != 0
+    assert "modified" in tampered.output

@@ -216,14 +216,15 @@ def test_client_command_asks_for_cloud_export(
     assert result.exit_code == 0, result.output
     match = re.search(r"session ([0-9a-f-]{36}): S_COMPLETED succeeded", result.output)
     assert match, result.output
-    (clip,) = tmp_path.glob("*.mp4")
-    # The local name adds the time range and the session to the server's own name.
+    (clip,) = tmp_path.glob("*/*.mp4")
+    # The server's own name, in a folder named by the time range and the session.
     url = re.search(
         rf"s3://{results_bucket}/({re.escape(PREFIX)}{match.group(1)}/\S+?\.mp4)",
         result.output.replace("\n", ""),  # rich wraps
     )
     assert url, result.output
     key = url.group(1)
-    assert clip.name.startswith(key.rsplit("/", 1)[1].removesuffix(".mp4") + "_")
+    assert clip.name == key.rsplit("/", 1)[1]
+    assert match.group(1)[:8] in clip.parent.name
     body = s3_client.get_object(Bucket=results_bucket, Key=key)["Body"].read()
     assert _sha256(body) == _sha256(clip.read_bytes())
