@@ -46,7 +46,7 @@ def test_demo_camera_exports_a_playable_clip_with_the_readme_command(tmp_path: P
             env=env, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert client.returncode == 0, client.stderr
-        (clip,) = (tmp_path / "exports").glob("*.mp4")
+        (clip,) = (tmp_path / "exports").glob("*/*.mp4")  # a folder per session
         with av.open(str(clip)) as container:
             assert container.streams.video[0].codec_context.name == "h264"
             frames = sum(1 for _ in container.decode(video=0))
