@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import os
@@ -946,23 +945,17 @@ def local_name(file, session_id: str, files=None) -> str:  # type: ignore[no-unt
     )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _download(  # type: ignore[no-untyped-def]
     stub, session_id: str, file, out: Path, output: _Output, *, force: bool,
     chunk_kb: int = CHUNK_KB, files=None,
 ) -> Path:  # fmt: skip
     """Fetch ``file`` into ``out``, resuming a ``.part``, checked against its SHA-256."""
+    from vexport.results.base import sha256_of
+
     target = out / local_name(file, session_id, files)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
-        if file.sha256 and _sha256(target) == file.sha256:
+        if file.sha256 and sha256_of(target) == file.sha256:
             output.say(f"{target} is already downloaded")
             return target
         if not force:
@@ -976,7 +969,7 @@ def _download(  # type: ignore[no-untyped-def]
         if file.size and first_chunk * chunk >= file.size:
             first_chunk = 0  # longer than the file: not a prefix of it
         _fetch(stub, session_id, file, partial, first_chunk, chunk_kb, output)
-        if not file.sha256 or _sha256(partial) == file.sha256:
+        if not file.sha256 or sha256_of(partial) == file.sha256:
             break
         if first_chunk > 0:
             output.say(

@@ -205,9 +205,7 @@ def _definition(
             }
         )
         if produced.frames_reencoded:
-            ranges = ", ".join(
-                f"{a}..{b}" for a, b in _ranges([again for _w, again in produced.frames])
-            )
+            ranges = ", ".join(f"{a}..{b}" for a, b in produced.reencoded_frame_runs())
             actions.append(
                 {
                     "action": "c2pa.transcoded",
@@ -271,18 +269,6 @@ def _ingredient(plan: ExportPlan, source: SourcePlan | None) -> dict[str, Any]:
         "description": f"the recorded archive of {source.origin if source else ''}"
         f" (storage {source.storage if source else ''})",
     }
-
-
-def _ranges(flags: list[bool]) -> list[tuple[int, int]]:
-    ranges: list[tuple[int, int]] = []
-    start: int | None = None
-    for index, flag in enumerate([*flags, False]):
-        if flag and start is None:
-            start = index
-        elif not flag and start is not None:
-            ranges.append((start, index - 1))
-            start = None
-    return ranges
 
 
 def read_credentials(

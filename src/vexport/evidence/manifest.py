@@ -261,7 +261,7 @@ def _file(
     else:
         processed = [
             {"first": a, "last": b, "why": "re-encoded at a cut (smart cut)"}
-            for a, b in _ranges(frames)
+            for a, b in produced.reencoded_frame_runs()
         ]
     for item in processed:
         if walls:
@@ -286,15 +286,3 @@ def _run(run: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
 
 def _wall(seconds: float) -> str:
     return _time(wall_datetime(seconds))
-
-
-def _ranges(flags: Sequence[bool]) -> list[tuple[int, int]]:
-    ranges: list[tuple[int, int]] = []
-    start: int | None = None
-    for index, flag in enumerate([*flags, False]):
-        if flag and start is None:
-            start = index
-        elif not flag and start is not None:
-            ranges.append((start, index - 1))
-            start = None
-    return ranges

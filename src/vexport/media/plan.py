@@ -182,3 +182,15 @@ class ProducedFile:
     # Runs of video packets in the file's decode order: copied from which segment, or
     # encoded anew (``media/provenance.py``); what a signed manifest records.
     provenance: tuple[PacketRun, ...] = field(default=(), repr=False)
+
+    def reencoded_frame_runs(self) -> list[tuple[int, int]]:
+        """First and last index (presentation order) of each run of re-encoded frames."""
+        runs: list[tuple[int, int]] = []
+        start: int | None = None
+        for index, (_wall, again) in enumerate([*self.frames, (0.0, False)]):
+            if again and start is None:
+                start = index
+            elif not again and start is not None:
+                runs.append((start, index - 1))
+                start = None
+        return runs
