@@ -21,11 +21,12 @@ import httpx
 import pytest
 
 from tests import corpus
-from tests.api.harness import RunningServer, make_settings, running_server
+from tests.api.harness import RunningServer, running_server
 from tests.conftest import make_bucket
 from tests.corpus_checks import archive_bytes, image_number
 from tests.corpus_tests.conftest import CLIP_FROM, CLIP_TO, NAMES, GetArchive
 from tests.framecode import read_frame_number
+from tests.s3dir.harness import s3dir_settings
 from tests.s3server import REGION
 from vexport.s3.client import S3Credentials
 
@@ -52,21 +53,8 @@ def server(
     s3_credentials: S3Credentials,
     archive_bucket: str,
 ) -> Iterator[RunningServer]:
-    settings = make_settings(
-        tmp_path_factory.mktemp("data"),
-        s3={
-            "region": REGION,
-            "endpoint_url": s3_endpoint_url,
-            "access_key": s3_credentials.access_key,
-            "secret_key": s3_credentials.secret_key,
-            "addressing_style": "path",
-        },
-        export_to_s3dir={
-            "session_ids": [CALLER],
-            "archive_buckets": [archive_bucket],
-            "time_wait": "0.1s",
-            "max_running": 2,
-        },
+    settings = s3dir_settings(
+        tmp_path_factory.mktemp("data"), s3_endpoint_url, s3_credentials, CALLER, archive_bucket
     )
     with running_server(settings) as running:
         yield running

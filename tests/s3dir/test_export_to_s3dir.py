@@ -17,10 +17,11 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.api.harness import RunningServer, make_settings, running_server
+from tests.api.harness import RunningServer, running_server
 from tests.conftest import make_bucket
 from tests.media_fixtures import FPS, make_dash_archive, make_hls_archive
 from tests.s3.archives import upload_tree
+from tests.s3dir.harness import s3dir_settings
 from tests.s3server import REGION, wrong_secret
 from vexport.media.probe import probe, video_frame_times
 from vexport.s3.client import S3Credentials
@@ -75,21 +76,8 @@ def server(
     s3_credentials: S3Credentials,
     archive_bucket: str,
 ) -> Iterator[RunningServer]:
-    settings = make_settings(
-        tmp_path_factory.mktemp("data"),
-        s3={
-            "region": REGION,
-            "endpoint_url": s3_endpoint_url,
-            "access_key": s3_credentials.access_key,
-            "secret_key": s3_credentials.secret_key,
-            "addressing_style": "path",
-        },
-        export_to_s3dir={
-            "session_ids": [CALLER],
-            "archive_buckets": [archive_bucket],
-            "time_wait": "0.1s",
-            "max_running": 2,
-        },
+    settings = s3dir_settings(
+        tmp_path_factory.mktemp("data"), s3_endpoint_url, s3_credentials, CALLER, archive_bucket
     )
     with running_server(settings) as running:
         yield running
