@@ -249,11 +249,12 @@ class App:
             ThreadPoolExecutor(max_workers=32, thread_name_prefix="vexport-io")
         )
         await asyncio.to_thread(self._recover)
-        if self.demo is not None:
-            # After the node's name is ours: a second server on this data directory stops
-            # above (NodeInUse) before it touches the recorder. Started from the loop's
-            # thread, which lives as long as the server (the recorder dies with it).
-            self.demo.start()
+        # After the node's name is ours: a second server on this data directory stops
+        # above (NodeInUse) before it touches the recorder. The lock and the playlist in a
+        # worker thread; the recorder from the loop's thread, which lives as long as the
+        # server (the recorder dies with the thread that started it).
+        if self.demo is not None and await asyncio.to_thread(self.demo.prepare):
+            self.demo.record()
         await self.grpc.start()
         await self.http.start()
         self._timer_task = asyncio.create_task(self._timers(), name="job-timers")

@@ -167,11 +167,17 @@ class DemoCamera:
         )
 
     def start(self, lock_wait: float = 10.0) -> None:
-        """Start recording after what the previous runs left (trimmed to ``keep``).
+        """Start recording after what the previous runs left (trimmed to ``keep``)."""
+        if self.prepare(lock_wait):
+            self.record()
 
-        If another recorder holds the playlist's lock for ``lock_wait`` seconds
-        (a previous server's, still being killed; another server's), this one
-        does not record and says so.
+    def prepare(self, lock_wait: float = 10.0) -> bool:
+        """Take the playlist's lock and rewrite the archive from what earlier runs left:
+        the blocking half of ``start`` (a server runs it in a worker thread).
+
+        If another recorder holds the lock for ``lock_wait`` seconds (a previous
+        server's, still being killed; another server's), this one does not record,
+        says so and answers False.
         """
         private_dir(self.directory.parent)
         self._lock = _exclusive_lock(self.lock_path, lock_wait)
@@ -181,7 +187,7 @@ class DemoCamera:
                 self.config.origin,
                 self.lock_path,
             )
-            return
+            return False
         private_dir(self.directory)
         # The last run's own playlist may be newer than the archive's (a killed process).
         seen: dict[str, Segment] = {}
@@ -192,6 +198,12 @@ class DemoCamera:
         self._recorded = {}
         self._forget_strays()
         self._merge()
+        return True
+
+    def record(self) -> None:
+        """Start the recorder (after ``prepare``). FFmpeg dies with the thread that starts
+        it (``dying_with_parent``): call this from one that lives as long as the server."""
+        assert self._lock is not None, "prepare() first"
         run = f"seg_{int(self._clock().timestamp())}"
         seconds = self.config.segment_seconds
         keep_segments = max(3, int(self.config.keep.total_seconds() / seconds))
