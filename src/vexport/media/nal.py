@@ -219,7 +219,7 @@ def is_disposable(codec: str, data: bytes, framing: int) -> bool:
     """
     if codec != "h264":
         return False
-    slices = [n for n in split(data, framing) if is_picture(codec, n)]
+    slices = picture_nals(codec, data, framing)
     return bool(slices) and all((n[0] >> 5) & 3 == 0 for n in slices)
 
 

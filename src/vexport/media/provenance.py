@@ -88,9 +88,6 @@ class RunRecorder:
         if count > 0:
             self._runs.append(["copied", segment, 0, count, None])
 
-    def extend(self, runs: tuple[PacketRun, ...]) -> None:
-        self._runs.extend([r.kind, r.segment, r.first, r.count, r.init] for r in runs)
-
     def runs(self) -> tuple[PacketRun, ...]:
         return tuple(
             PacketRun(kind=kind, count=count, segment=segment, first=first, init=init)
@@ -119,12 +116,6 @@ class ReadLog(StorageReader):
         with self._lock:
             self._digests[url] = digest
         return data
-
-    def digest(self, url: str) -> tuple[str, int] | None:
-        """(SHA-256 hex, size) of the last read of ``url``, or None if it was not read."""
-        with self._lock:
-            found = self._digests.get(url)
-        return found.result() if found is not None else None
 
     def reads(self) -> dict[str, tuple[str, int]]:
         """Every object read: URL -> (SHA-256 hex, size), once all are hashed."""

@@ -31,7 +31,7 @@ import logging
 import math
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -634,19 +634,8 @@ def _merge(video: list[TimedPacket], audio: list[TimedPacket]) -> Iterator[Timed
 
 
 def _with_data(tp: TimedPacket, data: bytes) -> TimedPacket:
+    """``tp`` with other bytes (every other field kept, the segment's init included)."""
     packet = av.Packet(data)
     packet.is_keyframe = tp.is_keyframe
     packet.time_base = tp.packet.time_base
-    return TimedPacket(
-        packet=packet,
-        stream=tp.stream,
-        kind=tp.kind,
-        wall_pts=tp.wall_pts,
-        wall_dts=tp.wall_dts,
-        duration=tp.duration,
-        is_keyframe=tp.is_keyframe,
-        run=tp.run,
-        template=tp.template,
-        segment=tp.segment,
-        segment_index=tp.segment_index,
-    )
+    return replace(tp, packet=packet)

@@ -19,14 +19,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from itertools import pairwise
+from itertools import chain, pairwise
 from pathlib import Path
 
 from vexport.media import mpegts
 from vexport.media.archive_source import SegmentLoader, iter_segments, read_ahead
 from vexport.media.clip_writer import ClipRequest, Muxing, write_clip
 from vexport.media.control import JobControl
-from vexport.media.packets import TimedPacket
 from vexport.media.plan import ContainerFormat, ProducedFile
 from vexport.media.provenance import PacketRun, RunRecorder
 from vexport.media.seams import verify_seams
@@ -66,10 +65,9 @@ def passthrough_clip(
     if any(s.track != "muxed" or s.init_url is not None for s in segments):
         return None
     loader = SegmentLoader(reader)
-    checked: dict[int, bytes] = {}
 
     def clean(position: int, layout: mpegts.Layout | None) -> tuple[bool, mpegts.Layout | None]:
-        data = checked.setdefault(position, loader.load(segments[position]))
+        data = loader.load(segments[position])
         try:
             view = mpegts.packet_view(data)
             found = mpegts.Layout.of(view)
@@ -97,9 +95,6 @@ def passthrough_clip(
         tail_from -= 1
     if layout is None or tail_from <= first_raw:
         return None
-    for position in list(checked):
-        if first_raw < position < tail_from:
-            del checked[position]  # read again when copied: keep the memory to a few
 
     work = output.parent
     head = _muxed_end(
@@ -116,7 +111,7 @@ def passthrough_clip(
     raw_frames, raw_runs = _join(
         output,
         head.path,
-        _raw(loader, segments[first_raw:tail_from], checked, control),
+        _raw(loader, segments[first_raw:tail_from], control),
         tail.path,
         layout,
     )
@@ -196,7 +191,7 @@ def _muxed_end(
         end.timestamp() if smart and end else None,
     )
     files = write_clip(
-        cutter.packets(_chained(first, packets)),
+        cutter.packets(chain([first], packets)),
         ClipRequest(
             start=start.timestamp() if start else None, end=end.timestamp() if end else None
         ),
@@ -218,15 +213,9 @@ def _muxed_end(
     return files[0]
 
 
-def _chained(first: TimedPacket, rest: Iterator[TimedPacket]) -> Iterator[TimedPacket]:
-    yield first
-    yield from rest
-
-
 def _raw(
     loader: SegmentLoader,
     segments: Sequence[Segment],
-    checked: dict[int, bytes],
     control: JobControl,
 ) -> Iterator[tuple[Segment, bytes]]:
     """The middle segments' bytes, in order, read ahead (stops early on a stop request)."""
