@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from vexport.api.grpc.convert import session_info, state_message
+from vexport.api.grpc.convert import session_infos, state_message
 from vexport.api.http.models import ERROR_RESPONSES, message_json
 from vexport.errors import NotFound
 from vexport.jobs.model import Job, JobState
@@ -134,7 +134,7 @@ async def _list_stream(
     service: JobService, request: Request, jobs: list[Job], page_size: int
 ) -> AsyncIterator[str]:
     yield f"retry: {RETRY_MS}\n\n"
-    infos = {job.id: message_json(session_info(job)) for job in jobs}
+    infos = {info.session.id: message_json(info) for info in session_infos(jobs)}
     seen = {key: json.dumps(info, sort_keys=True) for key, info in infos.items()}
     yield _event("sessions", {"sessions": list(infos.values())})
     pacer = _Pacer(LIST_POLL_SECONDS)
@@ -146,10 +146,11 @@ async def _list_stream(
             return
         page = await asyncio.to_thread(service.list_page, "", page_size)
         current: dict[str, str] = {}
-        for job in reversed(page.jobs):  # oldest first, so a client can prepend
-            info = message_json(session_info(job))
-            text = current[job.id] = json.dumps(info, sort_keys=True)
-            if seen.get(job.id) != text:
+        # Oldest first, so a client can prepend; a row that cannot be shown is left out.
+        for shown in reversed(session_infos(page.jobs)):
+            info = message_json(shown)
+            text = current[shown.session.id] = json.dumps(info, sort_keys=True)
+            if seen.get(shown.session.id) != text:
                 pacer.sent()
                 yield _event("session", info)
         for gone in seen.keys() - current.keys():
