@@ -198,7 +198,8 @@ class DiscoveryServicer(dpb_grpc.DiscoveryServiceServicer):
         self, request: dpb.GetDaysRequest, context: grpc.aio.ServicerContext
     ) -> dpb.GetDaysResponse:
         ref = self.discovery.archive(request.origin, request.storage)
-        zone = parse_zone(request.time_zone, field="time_zone")
+        # Off the loop: an unknown zone name is looked up in the tz database files.
+        zone = await asyncio.to_thread(parse_zone, request.time_zone, field="time_zone")
         days = await asyncio.to_thread(
             self.discovery.calendar, ref, zone, _time(request, "begin"), _time(request, "end")
         )

@@ -208,7 +208,7 @@ def discovery_router(discovery: Discovery) -> APIRouter:
         tz: Annotated[str, Query(max_length=64, description="IANA name, +HH:MM, or UTC")] = "UTC",
     ) -> CalendarAnswer:
         ref = discovery.archive(origin, storage)
-        zone = parse_zone(tz)
+        zone = await asyncio.to_thread(parse_zone, tz)  # may read the tz database
         days = await asyncio.to_thread(
             discovery.calendar, ref, zone, _moment(begin, "begin"), _moment(end, "end")
         )
