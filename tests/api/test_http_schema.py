@@ -43,13 +43,23 @@ def test_no_generated_request_gets_a_server_error(server: RunningServer) -> None
         def check(data: st.DataObject) -> None:
             case = data.draw(operation.as_strategy())  # noqa: B023
             response = case.call(base_url=server.http_url)
-            if response.status_code >= 500:
+            # 501 is the documented answer for options vexport does not support (a JSON
+            # error naming the field), not a server error.
+            unimplemented = response.status_code == 501 and _code(response) == "UNIMPLEMENTED"
+            if response.status_code >= 500 and not unimplemented:
                 failures.append(
                     f"{case.method} {case.formatted_path}: {response.status_code} {response.text}"
                 )
 
         check()
     assert not failures, failures[:5]
+
+
+def _code(response: Any) -> str | None:
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _streams(document: dict[str, Any], path: str, method: str) -> bool:
